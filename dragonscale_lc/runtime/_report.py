@@ -1,0 +1,94 @@
+"""RunReport: what happened to every task of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._task import TaskStatus
+
+__all__ = ["RunReport", "TaskRecord"]
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """One task's history in a run.
+
+    Times are seconds on the executor's clock, measured from the start of the
+    run; ``start`` and ``end`` stay ``None`` for a task that never ran.
+    """
+
+    id: Hashable
+    name: str
+    dependencies: tuple[Hashable, ...]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    status: TaskStatus = TaskStatus.PENDING
+    output: Any = None
+    error: BaseException | None = None
+    start: float | None = None
+    end: float | None = None
+    attempts: int = 0
+    worker: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between start and end, or ``None`` if the task did not finish."""
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+@dataclass(slots=True)
+class RunReport:
+    """Records of every task of a run, in the order the tasks were added."""
+
+    records: dict[Hashable, TaskRecord] = field(default_factory=dict)
+    started_at: float = 0.0
+    ended_at: float | None = None
+
+    def __iter__(self) -> Iterator[TaskRecord]:
+        return iter(self.records.values())
+
+    def __getitem__(self, task_id: Hashable) -> TaskRecord:
+        return self.records[task_id]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every task finished with status ``done``."""
+        return all(record.status is TaskStatus.DONE for record in self)
+
+    @property
+    def makespan(self) -> float | None:
+        """Seconds from the start of the run to its end, once it has ended."""
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    def to_mermaid(self) -> str:
+        """Return a Mermaid flowchart of the tasks, their edges and statuses."""
+        lines = ["flowchart TD"]
+        for record in self:
+            node = _mermaid_id(record.id)
+            lines.append(f'    {node}["{record.id}. {record.name}"]:::{record.status.value}')
+            lines.extend(f"    {_mermaid_id(dep)} --> {node}" for dep in record.dependencies)
+        lines.extend(f"    classDef {status} {style}" for status, style in _MERMAID_STYLES.items())
+        return "\n".join(lines)
+
+
+_MERMAID_STYLES = {
+    "done": "fill:#d4edda,stroke:#28a745",
+    "failed": "fill:#f8d7da,stroke:#dc3545",
+    "cancelled": "fill:#e2e3e5,stroke:#6c757d",
+    "skipped": "fill:#fff3cd,stroke:#ffc107",
+    "pending": "fill:#ffffff,stroke:#6c757d",
+    "ready": "fill:#ffffff,stroke:#6c757d",
+    "running": "fill:#cce5ff,stroke:#007bff",
+}
+
+
+def _mermaid_id(task_id: Hashable) -> str:
+    text = "".join(ch if ch.isalnum() else "_" for ch in str(task_id))
+    return f"t_{text}"

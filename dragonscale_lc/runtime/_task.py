@@ -1,0 +1,85 @@
+"""Tasks: units of work in a graph, and the states they move through."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._refs import find_refs
+
+__all__ = ["Task", "TaskStatus"]
+
+
+class TaskStatus(enum.Enum):
+    """Where a task is in its life.
+
+    ``PENDING`` waits for dependencies, ``READY`` waits for a worker,
+    ``RUNNING`` holds a worker. The last four are terminal.
+    """
+
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task:
+    """A call to run once its dependencies have finished.
+
+    Args:
+        id: Unique id within its graph (an int for plan tasks, any hashable value
+            otherwise).
+        fn: A sync or async callable. Sync callables run in a worker thread with
+            a copy of the caller's context variables.
+        args: Positional arguments; may contain ``Ref`` and ``Template`` values.
+        kwargs: Keyword arguments; may contain references too.
+        dependencies: Ids this task waits for besides those its arguments
+            reference. References add their ids automatically.
+        name: What the report and events call the callable (a tool name).
+        priority: Higher runs first among ready tasks.
+        cost: Estimated run time in seconds, used to rank the critical path.
+        timeout: Seconds before the task is cancelled and fails, or ``None``.
+        preemptible: The executor may cancel and requeue the task for more
+            urgent work.
+        idempotent: Running the task twice is harmless, so it may be restarted.
+        cacheable: Its output depends only on its arguments.
+
+    Example:
+        >>> from dragonscale_lc.runtime import Ref, Task
+        >>> Task(id="b", fn=len, args=(Ref("a"),)).dependencies
+        frozenset({'a'})
+    """
+
+    id: Hashable
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    dependencies: frozenset[Hashable] = frozenset()
+    name: str = ""
+    priority: int = 0
+    cost: float | None = None
+    timeout: float | None = None
+    preemptible: bool = False
+    idempotent: bool = True
+    cacheable: bool = False
+
+    def __post_init__(self) -> None:
+        referenced = {ref.task_id for ref in find_refs((self.args, self.kwargs))}
+        object.__setattr__(self, "dependencies", frozenset(self.dependencies) | referenced)
+        if not self.name:
+            object.__setattr__(self, "name", getattr(self.fn, "__name__", type(self.fn).__name__))
