@@ -26,7 +26,7 @@ class Event:
     Attributes:
         topic: Dotted name such as ``task.started``.
         data: Event details (task id, tool name, output, error).
-        time: Clock reading of the executor that published it, in seconds.
+        time: Seconds since the start of the run that published it.
     """
 
     topic: str

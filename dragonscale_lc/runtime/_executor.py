@@ -171,7 +171,13 @@ class Run:
         if self._closed:
             raise UsageError(f"cannot add task {task.id!r}: the run is closed")
         self.graph.add(task)
-        record = TaskRecord(id=task.id, name=task.name, dependencies=tuple(task.dependencies))
+        record = TaskRecord(
+            id=task.id,
+            name=task.name,
+            dependencies=tuple(task.dependencies),
+            args=task.args,
+            kwargs=dict(task.kwargs),
+        )
         self.report.records[task.id] = record
         node = _Node(task, record, rank, self._seq)
         self._seq += 1
@@ -275,9 +281,7 @@ class Run:
             lambda: {"task_id": task.id, "name": task.name, "args": args, "kwargs": kwargs},
         )
 
-    async def _call(
-        self, task: Task, args: tuple[Any, ...], kwargs: Any, is_async: bool
-    ) -> Any:
+    async def _call(self, task: Task, args: tuple[Any, ...], kwargs: Any, is_async: bool) -> Any:
         timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
         if timeout is None:
             return await _invoke(task.fn, args, kwargs, is_async)
@@ -346,7 +350,7 @@ class Run:
     def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None:
         # The payload is built only when someone listens to the topic.
         if self._events.wants(topic):
-            self._events.publish(Event(topic, data(), self._clock()))
+            self._events.publish(Event(topic, data(), self._clock() - self.report.started_at))
 
 
 _TOPIC_BY_STATUS = {
@@ -377,7 +381,9 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     )
 
 
-async def _invoke(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any, is_async: bool) -> Any:
+async def _invoke(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any, is_async: bool
+) -> Any:
     if is_async:
         return await fn(*args, **kwargs)
     # Sync work runs in the loop's default thread pool with a copy of the

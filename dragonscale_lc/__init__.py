@@ -1,0 +1,93 @@
+"""dragonscale_lc: fast, dependable LLM tool use.
+
+An LLMCompiler-style planner writes a plan of tool calls as a task graph, the
+Dragonscale runtime runs the graph concurrently, and a joiner answers or
+replans. Everything is a LangChain Runnable.
+
+Example:
+    >>> from dragonscale_lc import LLMCompiler, builtin_tools
+    >>> plan = '1. math("6 * 7")\\n2. join()'
+    >>> LLMCompiler(tools=builtin_tools(), plan=plan).invoke("What is 6 times 7?").content
+    '42'
+"""
+
+from importlib.metadata import version as _version
+
+from ._errors import (
+    ConfigurationError,
+    DragonscaleError,
+    GraphError,
+    PlanError,
+    ReplanLimitError,
+    RunError,
+    TaskError,
+    TaskTimeoutError,
+    UsageError,
+)
+from .compiler import (
+    CompilerResult,
+    Finish,
+    Joiner,
+    LLMCompiler,
+    PlanTask,
+    Replan,
+    StreamingPlanParser,
+    parse_join_text,
+    parse_plan,
+)
+from .runtime import (
+    DagExecutor,
+    ErrorObservation,
+    Event,
+    EventBus,
+    FailurePolicy,
+    Ref,
+    RunReport,
+    Task,
+    TaskGraph,
+    TaskRecord,
+    TaskStatus,
+    Template,
+)
+from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
+
+__version__ = _version("dragonscale_lc")
+
+__all__ = [
+    "CompilerResult",
+    "ConfigurationError",
+    "DagExecutor",
+    "DragonscaleError",
+    "ErrorObservation",
+    "Event",
+    "EventBus",
+    "FailurePolicy",
+    "Finish",
+    "GraphError",
+    "Joiner",
+    "LLMCompiler",
+    "PlanError",
+    "PlanTask",
+    "Ref",
+    "Replan",
+    "ReplanLimitError",
+    "RunError",
+    "RunReport",
+    "StreamingPlanParser",
+    "Task",
+    "TaskError",
+    "TaskGraph",
+    "TaskRecord",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "Template",
+    "UsageError",
+    "__version__",
+    "argmax_tool",
+    "argmin_tool",
+    "builtin_tools",
+    "country_facts_tool",
+    "math_tool",
+    "parse_join_text",
+    "parse_plan",
+]

@@ -1,0 +1,32 @@
+"""The LLMCompiler: planner, streaming plan parser, joiner and replan loop."""
+
+from ._joiner import Finish, JoinDecision, Joiner, Replan, parse_join_text
+from ._parser import StreamingPlanParser, parse_plan
+from ._plan import PlanTask, format_call
+from ._planner import Planner
+from ._prompts import PROMPT_VERSION, planner_messages
+from ._result import CompilerResult, Round, format_output
+from ._runnable import CompilerInput, LLMCompiler, question_of
+from ._toolbox import ToolBox
+
+__all__ = [
+    "PROMPT_VERSION",
+    "CompilerInput",
+    "CompilerResult",
+    "Finish",
+    "JoinDecision",
+    "Joiner",
+    "LLMCompiler",
+    "PlanTask",
+    "Planner",
+    "Replan",
+    "Round",
+    "StreamingPlanParser",
+    "ToolBox",
+    "format_call",
+    "format_output",
+    "parse_join_text",
+    "parse_plan",
+    "planner_messages",
+    "question_of",
+]

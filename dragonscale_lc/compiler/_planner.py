@@ -1,0 +1,44 @@
+"""Planner: stream a chat model's plan into the parser, task by task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+from ._parser import StreamingPlanParser
+from ._plan import PlanTask
+
+__all__ = ["Planner"]
+
+
+class Planner:
+    """Ask a chat model for a plan and hand each task over as soon as it is parsed."""
+
+    def __init__(self, model: BaseChatModel) -> None:
+        self.model = model
+
+    async def astream_plan(
+        self,
+        messages: Sequence[BaseMessage],
+        parser: StreamingPlanParser,
+        on_task: Callable[[PlanTask], None],
+        config: RunnableConfig | None = None,
+    ) -> AIMessageChunk | None:
+        """Stream the model's reply into ``parser``, calling ``on_task`` for every task.
+
+        Returns the whole reply as one message (its ``usage_metadata`` counts
+        the planner's tokens), or ``None`` if the model sent nothing. Text after
+        ``join()`` is still read, so that usage arrives, and is kept in
+        ``parser.trailing_text``.
+        """
+        reply: AIMessageChunk | None = None
+        async for chunk in self.model.astream(list(messages), config):
+            reply = chunk if reply is None else reply + chunk
+            for task in parser.feed(chunk.text):
+                on_task(task)
+        for task in parser.close():
+            on_task(task)
+        return reply

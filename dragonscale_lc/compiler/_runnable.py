@@ -1,0 +1,303 @@
+"""LLMCompiler as a LangChain Runnable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import ensure_config
+from langchain_core.tools import BaseTool
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from .._errors import ConfigurationError, UsageError
+from ..runtime import DagExecutor, FailurePolicy
+from ._joiner import Finish, JoinDecision, Joiner, Replan
+from ._planner import Planner
+from ._result import CompilerResult, to_jsonable
+from ._session import Emit, Session
+from ._toolbox import ToolBox
+
+__all__ = ["CompilerInput", "LLMCompiler"]
+
+CompilerInput = str | BaseMessage | Sequence[BaseMessage] | dict[str, Any]
+T = TypeVar("T")
+_DONE = object()
+
+
+class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
+    """Answer questions by planning tool calls as a graph and running them concurrently.
+
+    The planner model streams a plan; each task starts as soon as its line is
+    parsed and its dependencies are done. The joiner model then answers or
+    asks for a new plan, up to ``max_replans`` times. Without any joiner model
+    (``direct_join=True``, or no model at all with a fixed ``plan``), the
+    answer is the output of the plan's last task.
+
+    Input: a question string, a message or list of messages (the last human
+    message is the question), or a dict with ``messages``, ``input`` or
+    ``question``. Output: an ``AIMessage`` whose content is the answer; its
+    ``response_metadata["dragonscale"]`` holds the tasks and replans, and its
+    ``usage_metadata`` the planner's and joiner's tokens.
+
+    Example:
+        >>> from langchain_openai import ChatOpenAI
+        >>> from dragonscale_lc import LLMCompiler, builtin_tools
+        >>> compiler = LLMCompiler(model=ChatOpenAI(model="gpt-4o"), tools=builtin_tools())
+        >>> compiler.invoke("Which has more people, Japan or Vietnam?").content  # doctest: +SKIP
+        'Japan'
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    tools: Sequence[BaseTool | Callable[..., Any]]
+    """Tools the plans may call: LangChain tools or plain functions."""
+    model: BaseChatModel | None = None
+    """Chat model that writes plans, and joins unless ``joiner_model`` is set."""
+    joiner_model: BaseChatModel | None = None
+    """Chat model that decides between answering and replanning."""
+    direct_join: bool = False
+    """Answer with the last task's output instead of asking a joiner model."""
+    plan: str | None = None
+    """A fixed first plan in plan syntax; the planner is then used only for replans."""
+    max_replans: int = Field(default=2, ge=0)
+    """How many times the compiler may plan again after the first plan."""
+    max_concurrency: int = Field(default=16, ge=1)
+    """Most tool calls running at once; ``RunnableConfig["max_concurrency"]`` overrides it."""
+    task_timeout: float | None = Field(default=None, gt=0)
+    """Seconds before a tool call is cancelled and becomes an error observation."""
+    failure_policy: FailurePolicy = FailurePolicy.CONTINUE
+    """What happens to the tasks downstream of a failed tool call."""
+
+    _toolbox: ToolBox = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _check(self) -> LLMCompiler:
+        self._toolbox = ToolBox(self.tools)
+        if self.model is None and self.plan is None:
+            raise ConfigurationError(
+                "LLMCompiler needs a chat model (model=...) to write plans, "
+                "or a fixed plan (plan=...) to run"
+            )
+        return self
+
+    @property
+    def toolbox(self) -> ToolBox:
+        """The compiler's tools by name."""
+        return self._toolbox
+
+    async def arun(
+        self,
+        question: str,
+        *,
+        plan: str | None = None,
+        config: RunnableConfig | None = None,
+        emit: Emit | None = None,
+    ) -> CompilerResult:
+        """Answer ``question`` and return the full result, run report included.
+
+        Args:
+            question: The user's question.
+            plan: A first plan to run instead of asking the planner.
+            config: LangChain config passed to the models and tools.
+            emit: Called with every progress event (topic, data).
+        """
+        config = ensure_config(config)
+        workers = config.get("max_concurrency") or self.max_concurrency
+        executor = DagExecutor(max_workers=workers, failure_policy=self.failure_policy)
+        joiner_model = self.joiner_model or self.model
+        session = Session(
+            question=question,
+            toolbox=self._toolbox,
+            executor=executor,
+            planner=Planner(self.model) if self.model is not None else None,
+            joiner=None if self.direct_join or joiner_model is None else Joiner(joiner_model),
+            max_replans=self.max_replans,
+            task_timeout=self.task_timeout,
+            config=config,
+            emit=emit,
+        )
+        return await session.run(plan if plan is not None else self.plan)
+
+    def run(
+        self, question: str, *, plan: str | None = None, config: RunnableConfig | None = None
+    ) -> CompilerResult:
+        """Synchronous twin of :meth:`arun`."""
+        return _run_sync(lambda: self.arun(question, plan=plan, config=config))
+
+    async def ainvoke(
+        self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
+
+    def invoke(
+        self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        return _run_sync(lambda: self.ainvoke(input, config, **kwargs))
+
+    async def astream(
+        self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Stream progress chunks while the plan runs, then the answer.
+
+        Progress chunks have empty content and one event in
+        ``additional_kwargs["dragonscale_events"]`` (a list, so adding up the
+        chunks collects every event); the last chunk carries the answer.
+        """
+        async for chunk in self._atransform_stream_with_config(
+            _single(input), self._astream, config, run_type="chain"
+        ):
+            yield chunk
+
+    def stream(
+        self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        """Synchronous twin of :meth:`astream`, driven from a helper thread."""
+        yield from _iterate_sync(lambda: self.astream(input, config, **kwargs))
+
+    async def _ainvoke(
+        self,
+        input: CompilerInput,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AIMessage:
+        result = await self.arun(question_of(input), config=config)
+        return _answer_message(result, AIMessage)
+
+    async def _astream(
+        self,
+        inputs: AsyncIterator[CompilerInput],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[AIMessageChunk]:
+        question = question_of([item async for item in inputs][-1])
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        work = asyncio.create_task(
+            self.arun(
+                question, config=config, emit=lambda topic, data: events.put_nowait((topic, data))
+            )
+        )
+        work.add_done_callback(lambda _: events.put_nowait(_DONE))
+        try:
+            while (item := await events.get()) is not _DONE:
+                topic, data = item
+                yield AIMessageChunk(
+                    content="", additional_kwargs={"dragonscale_events": [_event(topic, data)]}
+                )
+            yield _answer_message(work.result(), AIMessageChunk)
+        finally:
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+
+
+def question_of(input: CompilerInput) -> str:
+    """Return the question in a compiler input.
+
+    Raises:
+        UsageError: The input holds no question.
+    """
+    if isinstance(input, str):
+        return input
+    if isinstance(input, BaseMessage):
+        return input.text
+    if isinstance(input, dict):
+        for key in ("messages", "input", "question"):
+            if key in input:
+                return question_of(input[key])
+        raise UsageError(
+            f"LLMCompiler got a dict with keys {sorted(input)}; expected a 'messages', "
+            "'input' or 'question' key"
+        )
+    if isinstance(input, Sequence) and input and all(isinstance(m, BaseMessage) for m in input):
+        humans = [message for message in input if isinstance(message, HumanMessage)]
+        return (humans or list(input))[-1].text
+    raise UsageError(
+        f"LLMCompiler cannot take {type(input).__name__} input; pass a question string, "
+        "a list of messages, or a dict with 'messages'"
+    )
+
+
+def _answer_message(result: CompilerResult, cls: type[T]) -> T:
+    return cls(  # type: ignore[call-arg]
+        content=result.answer,
+        response_metadata={"dragonscale": result.to_dict()},
+        usage_metadata=result.usage,
+    )
+
+
+def _event(topic: str, data: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"topic": topic}
+    for key, value in data.items():
+        if isinstance(value, BaseException):
+            event[key] = f"{type(value).__name__}: {value}"
+        elif isinstance(value, Finish | Replan):
+            event[key] = decision_dict(value)
+        else:
+            event[key] = to_jsonable(value)
+    return event
+
+
+def decision_dict(decision: JoinDecision) -> dict[str, str]:
+    """Return a join decision as plain data."""
+    if isinstance(decision, Finish):
+        return {"action": "finish", "answer": decision.answer, "thought": decision.thought}
+    return {"action": "replan", "reason": decision.reason, "thought": decision.thought}
+
+
+async def _single(item: T) -> AsyncIterator[T]:
+    yield item
+
+
+def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even under a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    # A loop already runs in this thread (a notebook, say): run in a fresh
+    # thread with its own loop, keeping the caller's context variables.
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, make()).result()
+
+
+def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    items: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+
+    async def pump() -> None:
+        try:
+            async for item in make():
+                items.put(("item", item))
+                if stop.is_set():
+                    break
+        except BaseException as error:  # handed to the consuming thread
+            items.put(("error", error))
+        finally:
+            items.put(("done", None))
+
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(asyncio.run, pump()), daemon=True
+    )
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,210 @@
+"""One compiler invocation: plan, execute, join, and replan until there is an answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
+from langchain_core.runnables import RunnableConfig
+
+from .._errors import PlanError, ReplanLimitError, RunError
+from ..runtime import DagExecutor, Event, Run
+from ._joiner import Finish, JoinDecision, Joiner, Replan
+from ._parser import StreamingPlanParser
+from ._plan import PlanTask
+from ._planner import Planner
+from ._prompts import planner_messages
+from ._result import CompilerResult, Round, format_output
+from ._toolbox import ToolBox
+
+__all__ = ["Emit", "Session"]
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[str, dict[str, Any]], None]
+"""Receives progress events: a topic such as ``task.completed`` and its data."""
+
+
+class Session:
+    """State of one question's way through plans, tasks and join decisions."""
+
+    def __init__(
+        self,
+        *,
+        question: str,
+        toolbox: ToolBox,
+        executor: DagExecutor,
+        planner: Planner | None,
+        joiner: Joiner | None,
+        max_replans: int,
+        task_timeout: float | None,
+        config: RunnableConfig,
+        emit: Emit | None = None,
+    ) -> None:
+        self.question = question
+        self.toolbox = toolbox
+        self.executor = executor
+        self.planner = planner
+        self.joiner = joiner
+        self.max_replans = max_replans
+        self.task_timeout = task_timeout
+        self.config = config
+        self.emit = emit
+        self.rounds: list[Round] = []
+        self.usage: UsageMetadata | None = None
+        self._run: Run
+
+    async def run(self, plan_text: str | None = None) -> CompilerResult:
+        """Answer the question, starting from ``plan_text`` instead of the planner if given."""
+        if self.emit is not None:
+            emit = self.emit
+            self.executor.events.subscribe(
+                "task.*", lambda event: emit(event.topic, _task_data(event))
+            )
+        async with self.executor.open() as run:
+            self._run = run
+            reason: str | None = None
+            for index in range(self.max_replans + 1):
+                current = Round(index)
+                self.rounds.append(current)
+                parser = await self._plan(run, current, plan_text if index == 0 else None, reason)
+                await run.wait_idle()
+                self._close_round(current, parser)
+                decision = await self._decide(run, current, last=index == self.max_replans)
+                current.decision = decision
+                self._emit("join.decided", {"round": index, "decision": decision})
+                if isinstance(decision, Finish):
+                    return CompilerResult(
+                        self.question, decision.answer, run.report, self.rounds, self.usage
+                    )
+                reason = decision.reason
+                logger.info("replanning after round %d: %s", index, reason)
+        raise AssertionError("unreachable: the last round always finishes")  # pragma: no cover
+
+    async def _plan(
+        self, run: Run, current: Round, plan_text: str | None, reason: str | None
+    ) -> StreamingPlanParser:
+        parser = StreamingPlanParser(self.toolbox.names, known_ids=list(run.report.records))
+
+        def start(task: PlanTask) -> None:
+            self._start_task(run, current, parser, task)
+
+        if plan_text is not None:
+            for task in [*parser.feed(plan_text), *parser.close()]:
+                start(task)
+            return parser
+        if self.planner is None:
+            raise PlanError("no plan was given and no planner model is configured")
+        history = self.history() if self.rounds[:-1] else None
+        next_id = max(run.report.records, default=0) + 1
+        messages = planner_messages(
+            self.question, self.toolbox.describe(), history=history, reason=reason, next_id=next_id
+        )
+        reply = await self.planner.astream_plan(messages, parser, start, self.config)
+        self._add_usage(reply)
+        return parser
+
+    def _start_task(
+        self, run: Run, current: Round, parser: StreamingPlanParser, task: PlanTask
+    ) -> None:
+        try:
+            runtime_task = self.toolbox.make_task(task, self.config, timeout=self.task_timeout)
+        except PlanError as error:
+            message = f"line {task.line_no}: task {task.number}: {error}"
+            parser.errors.append(PlanError(message, line_no=task.line_no))
+            return
+        current.tasks.append(task)
+        self._emit(
+            "plan.task_parsed",
+            {"task_id": task.id, "call": task.to_text(), "thought": task.thought},
+        )
+        run.add(runtime_task)
+
+    def _close_round(self, current: Round, parser: StreamingPlanParser) -> None:
+        current.errors = list(parser.errors)
+        current.thought = parser.final_thought
+        current.trailing_text = parser.trailing_text
+        if parser.trailing_text:
+            logger.warning(
+                "ignored text after join() in round %d: %r",
+                current.index,
+                parser.trailing_text[:200],
+            )
+        if not current.tasks and not current.errors:
+            current.errors.append(PlanError("the plan has no tasks; write at least one tool call"))
+        self._emit(
+            "plan.completed",
+            {
+                "round": current.index,
+                "tasks": [task.id for task in current.tasks],
+                "errors": [str(error) for error in current.errors],
+            },
+        )
+
+    async def _decide(self, run: Run, current: Round, *, last: bool) -> JoinDecision:
+        if current.errors:
+            problems = "; ".join(str(error) for error in current.errors)
+            if last or self.planner is None:
+                raise self._plan_failure(problems, last=last)
+            tools = ", ".join(self.toolbox.names)
+            return Replan(f"the plan had errors: {problems}. Available tools: {tools}")
+        if self.joiner is None:
+            return Finish(self._direct_answer(run, current))
+        decision, messages = await self.joiner.adecide(
+            self.question,
+            self.history(),
+            allow_replan=not last and self.planner is not None,
+            config=self.config,
+        )
+        for message in messages:
+            self._add_usage(message)
+        return decision
+
+    def _plan_failure(self, problems: str, *, last: bool) -> RunError:
+        if last and self.max_replans > 0:
+            return ReplanLimitError(
+                f"no valid plan after {self.max_replans} replan(s); last errors: {problems}"
+            )
+        return PlanError(f"invalid plan: {problems}", line_no=self.rounds[-1].errors[0].line_no)
+
+    @staticmethod
+    def _direct_answer(run: Run, current: Round) -> str:
+        # Without a joiner model the answer is the output of the last task
+        # before join(), which a plan written for direct join computes last.
+        return format_output(run.output(current.tasks[-1].id))
+
+    def history(self) -> str:
+        """Return every round's plan with observations, as the joiner and replans read it."""
+        blocks = []
+        for round_ in self.rounds:
+            lines = [f"Plan {round_.index + 1}:"]
+            for task in round_.tasks:
+                if task.thought:
+                    lines.append(f"Thought: {task.thought}")
+                lines.append(task.to_text())
+                lines.append(f"Observation: {format_output(self._run.output(task.id))}")
+            if round_.thought and (not round_.tasks or round_.tasks[-1].thought != round_.thought):
+                lines.append(f"Thought: {round_.thought}")
+            lines.extend(f"Plan error: {error}" for error in round_.errors)
+            if isinstance(round_.decision, Replan):
+                lines.append(f"Replan: {round_.decision.reason}")
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+    def _emit(self, topic: str, data: dict[str, Any]) -> None:
+        if self.emit is not None:
+            self.emit(topic, data)
+
+    def _add_usage(self, message: BaseMessage | None) -> None:
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+
+
+def _task_data(event: Event) -> dict[str, Any]:
+    data = dict(event.data)
+    data["time"] = event.time
+    return data

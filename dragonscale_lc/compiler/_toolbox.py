@@ -1,0 +1,120 @@
+"""ToolBox: the tools a plan may call, turned into runtime tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import patch_config
+from langchain_core.tools import BaseTool, StructuredTool
+
+from .._errors import ConfigurationError, PlanError
+from ..runtime import Task
+from ._plan import PlanTask
+
+__all__ = ["ToolBox"]
+
+JOIN = "join"
+
+
+class ToolBox:
+    """Tools by name, described for the planner and called through LangChain.
+
+    Plain callables are wrapped with ``StructuredTool.from_function``, so their
+    docstrings and type hints describe them to the planner.
+
+    Raises:
+        ConfigurationError: No tools, two tools with one name, or a tool named
+            ``join`` (the plan's end marker).
+    """
+
+    def __init__(self, tools: Iterable[BaseTool | Callable[..., Any]]) -> None:
+        self._tools: dict[str, BaseTool] = {}
+        for item in tools:
+            tool = item if isinstance(item, BaseTool) else StructuredTool.from_function(item)
+            if tool.name in self._tools:
+                raise ConfigurationError(
+                    f"two tools are named {tool.name!r}; tool names must be unique"
+                )
+            if tool.name == JOIN:
+                raise ConfigurationError("a tool cannot be named 'join': plans use join() to end")
+            self._tools[tool.name] = tool
+        if not self._tools:
+            raise ConfigurationError(
+                "the compiler needs at least one tool: pass tools=[...], for example "
+                "dragonscale_lc.tools.builtin_tools()"
+            )
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the tools, in the order they were given."""
+        return list(self._tools)
+
+    def __getitem__(self, name: str) -> BaseTool:
+        return self._tools[name]
+
+    def describe(self) -> str:
+        """Return a numbered description of every tool for the planner prompt."""
+        entries = [
+            f"{index}. {_signature(tool)}\n{tool.description.strip()}"
+            for index, tool in enumerate(self._tools.values(), start=1)
+        ]
+        return "\n\n".join(entries)
+
+    def make_task(
+        self, plan_task: PlanTask, config: RunnableConfig, *, timeout: float | None = None
+    ) -> Task:
+        """Return the runtime task that calls ``plan_task``'s tool with the run's config.
+
+        Positional arguments are matched to the tool's parameters here, so the
+        task's keyword arguments are exactly the tool's input.
+
+        Raises:
+            PlanError: The call passes more positional arguments than the tool
+                has parameters, or one argument twice.
+        """
+        tool = self._tools[plan_task.tool]
+        tool_config = patch_config(config, run_name=tool.name)
+        tool_config["metadata"] = {
+            **tool_config.get("metadata", {}),
+            "dragonscale_task_id": plan_task.id,
+        }
+
+        async def call(**tool_input: Any) -> Any:
+            return await tool.ainvoke(tool_input, config=tool_config)
+
+        return Task(
+            id=plan_task.id,
+            fn=call,
+            kwargs=_tool_input(tool, plan_task.args, plan_task.kwargs),
+            name=tool.name,
+            timeout=timeout,
+        )
+
+
+def _signature(tool: BaseTool) -> str:
+    params = []
+    for name, schema in tool.args.items():
+        kind = schema.get("type", "any") if isinstance(schema, Mapping) else "any"
+        default = f"={json.dumps(schema['default'])}" if "default" in schema else ""
+        params.append(f"{name}: {kind}{default}")
+    return f"{tool.name}({', '.join(params)})"
+
+
+def _tool_input(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Map a plan call's positional arguments onto the tool's parameter names."""
+    names = list(tool.args)
+    if len(args) > len(names):
+        expected = ", ".join(names) or "none"
+        raise PlanError(
+            f"{tool.name}() takes {len(names)} positional argument(s) ({expected}) "
+            f"but the call passes {len(args)}"
+        )
+    tool_input = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key in tool_input:
+            raise PlanError(f"{tool.name}() gets two values for argument {key!r}")
+        tool_input[key] = value
+    return tool_input
