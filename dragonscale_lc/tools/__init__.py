@@ -12,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
-from langchain_core.tools import BaseTool
+from typing import TYPE_CHECKING
 
 from ._country import country_facts_tool
 from ._math import math_tool
 from ._ranking import argmax_tool, argmin_tool
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
 
 __all__ = [
     "argmax_tool",
