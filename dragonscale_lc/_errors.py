@@ -11,7 +11,8 @@ Every exception derives from :class:`DragonscaleError`::
         ├── TaskError              one task failed (tool raised, timed out)
         │   └── TaskTimeoutError
         ├── PlanError              the planner's text is not a valid plan
-        └── ReplanLimitError       still no answer after the allowed replans
+        ├── ReplanLimitError       still no answer after the allowed replans
+        └── ModelCallError         the planner or joiner model call failed
 
 Usage errors are raised immediately at the call that is wrong. Run errors
 describe something that went wrong while work ran; task errors usually do not
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigurationError",
     "DragonscaleError",
     "GraphError",
+    "ModelCallError",
     "PlanError",
     "ReplanLimitError",
     "RunError",
@@ -86,3 +88,23 @@ class PlanError(RunError):
 
 class ReplanLimitError(RunError):
     """The compiler used every allowed replan without reaching an answer."""
+
+
+class ModelCallError(RunError):
+    """A chat model call of the planner or the joiner failed.
+
+    The model client's own exception (an HTTP status error, say) is the
+    ``__cause__``.
+
+    Attributes:
+        step: ``"planner"`` or ``"joiner"``.
+        round: 0 for the first plan, 1 for the first replan, and so on.
+        report: The run report with every task that ran before the failure,
+            so their results are not lost.
+    """
+
+    def __init__(self, message: str, *, step: str, round: int, report: object) -> None:
+        super().__init__(message)
+        self.step = step
+        self.round = round
+        self.report = report

@@ -152,6 +152,11 @@ class Joiner:
             self._structured_model = _bind_structured_output(model, required=bool(structured))
 
     @property
+    def model(self) -> BaseChatModel:
+        """The chat model that makes the decision."""
+        return self._model
+
+    @property
     def structured(self) -> bool:
         """Whether the joiner requests structured output before the text format."""
         return self._structured_model is not None

@@ -10,8 +10,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.runnables import RunnableConfig
 
-from .._errors import PlanError, ReplanLimitError, RunError
-from ..runtime import DagExecutor, Event, Run
+from .._errors import DragonscaleError, ModelCallError, PlanError, ReplanLimitError, RunError
+from ..runtime import DagExecutor, Event, Run, TaskStatus
 from ._joiner import Finish, JoinDecision, Joiner, Replan
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
@@ -87,7 +87,8 @@ class Session:
     async def _plan(
         self, run: Run, current: Round, plan_text: str | None, reason: str | None
     ) -> StreamingPlanParser:
-        parser = StreamingPlanParser(self.toolbox.names, known_ids=list(run.report.records))
+        known_ids = [tid for tid in run.report.records if isinstance(tid, int)]
+        parser = StreamingPlanParser(self.toolbox.names, known_ids=known_ids)
 
         def start(task: PlanTask) -> None:
             self._start_task(run, current, parser, task)
@@ -99,11 +100,18 @@ class Session:
         if self.planner is None:
             raise PlanError("no plan was given and no planner model is configured")
         history = self.history() if self.rounds[:-1] else None
-        next_id = max(run.report.records, default=0) + 1
+        next_id = max(known_ids, default=0) + 1
         messages = planner_messages(
             self.question, self.toolbox.describe(), history=history, reason=reason, next_id=next_id
         )
-        reply = await self.planner.astream_plan(messages, parser, start, self.config)
+        try:
+            reply = await self.planner.astream_plan(messages, parser, start, self.config)
+        except DragonscaleError:
+            raise
+        except Exception as error:
+            raise self._model_failure(
+                "planner", self.planner.model, current.index, run, error
+            ) from error
         self._add_usage(reply)
         return parser
 
@@ -153,15 +161,40 @@ class Session:
             return Replan(f"the plan had errors: {problems}. Available tools: {tools}")
         if self.joiner is None:
             return Finish(self._direct_answer(run, current))
-        decision, messages = await self.joiner.adecide(
-            self.question,
-            self.history(),
-            allow_replan=not last and self.planner is not None,
-            config=self.config,
-        )
+        try:
+            decision, messages = await self.joiner.adecide(
+                self.question,
+                self.history(),
+                allow_replan=not last and self.planner is not None,
+                config=self.config,
+            )
+        except RunError as error:
+            # The results are already there: answer with the last task's output
+            # rather than lose them to an unreadable joiner reply.
+            logger.warning("joiner failed in round %d, using direct join: %s", current.index, error)
+            return Finish(self._direct_answer(run, current), thought=f"joiner failed: {error}")
+        except Exception as error:
+            raise self._model_failure(
+                "joiner", self.joiner.model, current.index, run, error
+            ) from error
         for message in messages:
             self._add_usage(message)
         return decision
+
+    @staticmethod
+    def _model_failure(
+        step: str, model: Any, round_index: int, run: Run, error: Exception
+    ) -> ModelCallError:
+        name = getattr(model, "model_name", None) or type(model).__name__
+        done = sum(1 for record in run.report if record.status is TaskStatus.DONE)
+        return ModelCallError(
+            f"the {step} model {name!r} failed in round {round_index} "
+            f"({done} task result(s) so far are in the error's report): "
+            f"{type(error).__name__}: {error}",
+            step=step,
+            round=round_index,
+            report=run.report,
+        )
 
     def _plan_failure(self, problems: str, *, last: bool) -> RunError:
         if last and self.max_replans > 0:
@@ -186,7 +219,9 @@ class Session:
                     lines.append(f"Thought: {task.thought}")
                 lines.append(task.to_text())
                 lines.append(f"Observation: {format_output(self._run.output(task.id))}")
-            if round_.thought and (not round_.tasks or round_.tasks[-1].thought != round_.thought):
+            # A thought that introduced a task is already shown above that
+            # task, so only a thought after the last call gets its own line.
+            if round_.thought and all(task.thought != round_.thought for task in round_.tasks):
                 lines.append(f"Thought: {round_.thought}")
             lines.extend(f"Plan error: {error}" for error in round_.errors)
             if isinstance(round_.decision, Replan):
