@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from ..runtime import Ref, Template
 
 __all__ = ["PlanTask", "format_call"]
+
+_MONEY_OR_DIGIT = re.compile(r"\d|[.,]\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +57,24 @@ def _format_value(value: Any) -> str:
     if isinstance(value, Ref):
         return f"${value.task_id}"
     if isinstance(value, Template):
-        text = "".join(
-            f"${{{part.task_id}}}" if isinstance(part, Ref) else part.replace("$", "$$")
-            for part in value.parts
-        )
-        return json.dumps(text, ensure_ascii=False)
+        pieces = []
+        for index, part in enumerate(value.parts):
+            if isinstance(part, Ref):
+                following = value.parts[index + 1] if index + 1 < len(value.parts) else ""
+                # Braces are needed only where a digit follows the reference,
+                # or a "." or "," and a digit, which would read as money.
+                braced = isinstance(following, str) and _MONEY_OR_DIGIT.match(following)
+                pieces.append(f"${{{part.task_id}}}" if braced else f"${part.task_id}")
+            else:
+                pieces.append(part.replace("$", "$$"))
+        return json.dumps("".join(pieces), ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_format_value(item) for item in value) + "]"
     if isinstance(value, tuple):
         inner = ", ".join(_format_value(item) for item in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, set):
+        return "{" + ", ".join(sorted(map(_format_value, value))) + "}" if value else "set()"
     if isinstance(value, dict):
         items = (f"{_format_value(k)}: {_format_value(v)}" for k, v in value.items())
         return "{" + ", ".join(items) + "}"

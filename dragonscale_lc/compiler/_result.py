@@ -79,7 +79,8 @@ def format_output(value: Any) -> str:
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     if abs(value) >= 1e-3:
-        return repr(round(value, 4))
+        rounded = round(value, 4)
+        return str(int(rounded)) if rounded.is_integer() else repr(rounded)
     return f"{value:.6g}"
 
 

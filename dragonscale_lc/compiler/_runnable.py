@@ -155,7 +155,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         async for chunk in self._atransform_stream_with_config(
             _single(input), self._astream, config, run_type="chain"
         ):
-            yield chunk
+            yield chunk  # type: ignore[misc]  # the transformer yields AIMessageChunks
 
     def stream(
         self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -218,8 +218,9 @@ def question_of(input: CompilerInput) -> str:
             "'input' or 'question' key"
         )
     if isinstance(input, Sequence) and input and all(isinstance(m, BaseMessage) for m in input):
-        humans = [message for message in input if isinstance(message, HumanMessage)]
-        return (humans or list(input))[-1].text
+        messages: list[BaseMessage] = list(input)  # type: ignore[arg-type]
+        humans = [message for message in messages if isinstance(message, HumanMessage)]
+        return (humans or messages)[-1].text
     raise UsageError(
         f"LLMCompiler cannot take {type(input).__name__} input; pass a question string, "
         "a list of messages, or a dict with 'messages'"

@@ -104,7 +104,7 @@ def _signature(tool: BaseTool) -> str:
 
 
 def _tool_input(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Map a plan call's positional arguments onto the tool's parameter names."""
+    """Map a plan call's arguments onto the tool's parameter names and check them."""
     names = list(tool.args)
     if len(args) > len(names):
         expected = ", ".join(names) or "none"
@@ -114,7 +114,19 @@ def _tool_input(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any]
         )
     tool_input = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():
+        if key not in tool.args:
+            raise PlanError(
+                f"{tool.name}() has no parameter {key!r}; its parameters are: {', '.join(names)}"
+            )
         if key in tool_input:
             raise PlanError(f"{tool.name}() gets two values for argument {key!r}")
         tool_input[key] = value
+    missing = [name for name in _required(tool) if name not in tool_input]
+    if missing:
+        raise PlanError(f"{tool.name}() is missing required argument(s): {', '.join(missing)}")
     return tool_input
+
+
+def _required(tool: BaseTool) -> list[str]:
+    schema = tool.get_input_schema().model_json_schema()  # type: ignore[union-attr]
+    return [name for name in schema.get("required", []) if name in tool.args]
