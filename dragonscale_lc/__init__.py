@@ -11,7 +11,11 @@ Example:
     '42'
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from ._errors import (
     ConfigurationError,
@@ -24,17 +28,6 @@ from ._errors import (
     TaskError,
     TaskTimeoutError,
     UsageError,
-)
-from .compiler import (
-    CompilerResult,
-    Finish,
-    Joiner,
-    LLMCompiler,
-    PlanTask,
-    Replan,
-    StreamingPlanParser,
-    parse_join_text,
-    parse_plan,
 )
 from .runtime import (
     DagExecutor,
@@ -50,9 +43,59 @@ from .runtime import (
     TaskStatus,
     Template,
 )
-from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .compiler import (
+        CompilerResult,
+        Finish,
+        Joiner,
+        LLMCompiler,
+        PlanTask,
+        Replan,
+        StreamingPlanParser,
+        parse_join_text,
+        parse_plan,
+    )
+    from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
 
 __version__ = _version("dragonscale_lc")
+
+# The compiler and the tools load LangChain. They are imported on first use,
+# so `import dragonscale_lc.runtime` stays free of it.
+_LAZY = {
+    **dict.fromkeys(
+        [
+            "CompilerResult",
+            "Finish",
+            "Joiner",
+            "LLMCompiler",
+            "PlanTask",
+            "Replan",
+            "StreamingPlanParser",
+            "parse_join_text",
+            "parse_plan",
+        ],
+        "compiler",
+    ),
+    **dict.fromkeys(
+        ["argmax_tool", "argmin_tool", "builtin_tools", "country_facts_tool", "math_tool"], "tools"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "CompilerResult",

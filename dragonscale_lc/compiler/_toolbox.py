@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import patch_config
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool, StructuredTool, Tool
 
 from .._errors import ConfigurationError, PlanError
 from ..runtime import Task
@@ -82,9 +82,16 @@ class ToolBox:
             "dragonscale_task_id": plan_task.id,
         }
 
-        async def call(**tool_input: Any) -> Any:
+        async def call_async(**tool_input: Any) -> Any:
             return await tool.ainvoke(tool_input, config=tool_config)
 
+        def call_sync(**tool_input: Any) -> Any:
+            return tool.invoke(tool_input, config=tool_config)
+
+        # A sync-only tool's ainvoke would hop to the event loop's small default
+        # thread pool; calling invoke puts it in the executor's own worker
+        # threads, so max_concurrency applies to sync and async tools alike.
+        call = call_async if _has_async_implementation(tool) else call_sync
         return Task(
             id=plan_task.id,
             fn=call,
@@ -92,6 +99,15 @@ class ToolBox:
             name=tool.name,
             timeout=timeout,
         )
+
+
+def _has_async_implementation(tool: BaseTool) -> bool:
+    coroutine = getattr(tool, "coroutine", None)
+    if coroutine is not None:
+        return True
+    if isinstance(tool, StructuredTool | Tool):
+        return False
+    return type(tool)._arun is not BaseTool._arun
 
 
 def _signature(tool: BaseTool) -> str:

@@ -18,6 +18,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
@@ -79,8 +80,15 @@ class DagExecutor:
             raise UsageError(f"max_workers must be at least 1, got {max_workers}")
         if default_timeout is not None and default_timeout <= 0:
             raise UsageError(f"default_timeout must be positive seconds, got {default_timeout}")
+        try:
+            policy = FailurePolicy(failure_policy)
+        except ValueError:
+            choices = ", ".join(p.value for p in FailurePolicy)
+            raise UsageError(
+                f"failure_policy must be one of {choices}, got {failure_policy!r}"
+            ) from None
         self.max_workers = max_workers
-        self.failure_policy = FailurePolicy(failure_policy)
+        self.failure_policy = policy
         self.default_timeout = default_timeout
         self.events = events if events is not None else EventBus()
         self.clock = clock
@@ -98,8 +106,11 @@ class DagExecutor:
         graph = tasks if isinstance(tasks, TaskGraph) else TaskGraph(tasks)
         ranks = upward_ranks(graph)
         async with self.open() as run:
+            # Queue the whole graph before dispatching, so the first tasks
+            # added cannot take the workers ahead of higher-priority ones.
             for task_id in graph.topological_order():
-                run.add(graph[task_id], rank=ranks[task_id])
+                run._insert(graph[task_id], rank=ranks[task_id])
+            run._dispatch()
             return await run.wait()
 
 
@@ -145,6 +156,7 @@ class Run:
         self._closed = False
         self._cancelled = False
         self._idle_waiters: list[asyncio.Future[None]] = []
+        self._threads: ThreadPoolExecutor | None = None
 
     async def __aenter__(self) -> Run:
         self.report.started_at = self._clock()
@@ -159,6 +171,10 @@ class Run:
     ) -> None:
         if self._unsettled:
             await self.cancel()
+        if self._threads is not None:
+            # A sync call cannot be interrupted; its thread ends when the call
+            # returns, without holding up the caller here.
+            self._threads.shutdown(wait=False, cancel_futures=True)
         self._finish()
 
     def add(self, task: Task, *, rank: float = 0.0) -> None:
@@ -168,6 +184,10 @@ class Run:
             GraphError: The id is taken, or a dependency is not in the run yet.
             UsageError: The run was closed or cancelled.
         """
+        self._insert(task, rank=rank)
+        self._dispatch()
+
+    def _insert(self, task: Task, *, rank: float) -> None:
         if self._closed:
             raise UsageError(f"cannot add task {task.id!r}: the run is closed")
         self.graph.add(task)
@@ -187,11 +207,12 @@ class Run:
             dep_status = self._nodes[dep].record.status
             if not dep_status.is_terminal:
                 node.waiting += 1
-            elif dep_status is not TaskStatus.DONE:
+            elif dep_status is not TaskStatus.DONE and record.status is TaskStatus.PENDING:
+                # Only the first failed dependency settles the task; a second
+                # settle would count it twice and end the run too early.
                 self._dependency_failed(node)
         if record.status is TaskStatus.PENDING and node.waiting == 0:
             self._make_ready(node)
-        self._dispatch()
 
     def output(self, task_id: Hashable) -> Any:
         """Return a settled task's output, or an :class:`ErrorObservation` if it did not finish."""
@@ -263,31 +284,34 @@ class Run:
                 self._start(node)
 
     def _start(self, node: _Node) -> None:
-        task, record = node.task, node.record
-        args = resolve(task.args, self.output)
-        kwargs = resolve(task.kwargs, self.output)
-        record.args, record.kwargs = args, dict(kwargs)
+        record = node.record
         record.status = TaskStatus.RUNNING
         record.start = self._clock() - self.report.started_at
         record.attempts += 1
         self._running += 1
-        is_async = _is_async_callable(task.fn)
+        is_async = _is_async_callable(node.task.fn)
         record.worker = "event-loop" if is_async else "thread"
-        coro = self._call(task, args, kwargs, is_async)
-        node.asyncio_task = asyncio.get_running_loop().create_task(coro)
+        node.asyncio_task = asyncio.get_running_loop().create_task(self._call(node, is_async))
         node.asyncio_task.add_done_callback(functools.partial(self._on_task_done, node))
+
+    async def _call(self, node: _Node, is_async: bool) -> Any:
+        task, record = node.task, node.record
+        # Arguments are built inside the asyncio task, so one that cannot be
+        # built (a list output used as a dict key) fails this task instead of
+        # raising out of the dispatcher and leaving the run waiting forever.
+        args = resolve(task.args, self.output)
+        kwargs = resolve(task.kwargs, self.output)
+        record.args, record.kwargs = args, dict(kwargs)
         self._publish(
             "task.started",
             lambda: {"task_id": task.id, "name": task.name, "args": args, "kwargs": kwargs},
         )
-
-    async def _call(self, task: Task, args: tuple[Any, ...], kwargs: Any, is_async: bool) -> Any:
         timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
         if timeout is None:
-            return await _invoke(task.fn, args, kwargs, is_async)
+            return await self._invoke(task.fn, args, kwargs, is_async)
         try:
             async with asyncio.timeout(timeout) as scope:
-                return await _invoke(task.fn, args, kwargs, is_async)
+                return await self._invoke(task.fn, args, kwargs, is_async)
         except TimeoutError:
             if not scope.expired():
                 raise  # the tool itself raised TimeoutError
@@ -352,6 +376,23 @@ class Run:
         if self._events.wants(topic):
             self._events.publish(Event(topic, data(), self._clock() - self.report.started_at))
 
+    async def _invoke(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any, is_async: bool
+    ) -> Any:
+        if is_async:
+            return await fn(*args, **kwargs)
+        if self._threads is None:
+            # One thread per worker slot, so max_workers sync calls really run
+            # at once (the loop's default pool has only min(32, CPUs + 4)).
+            self._threads = ThreadPoolExecutor(
+                max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
+            )
+        # A copy of the caller's context goes with the call, so context
+        # variables (LangChain callbacks among them) follow it into the thread.
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
 
 _TOPIC_BY_STATUS = {
     TaskStatus.DONE: "completed",
@@ -379,16 +420,3 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     )
-
-
-async def _invoke(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any, is_async: bool
-) -> Any:
-    if is_async:
-        return await fn(*args, **kwargs)
-    # Sync work runs in the loop's default thread pool with a copy of the
-    # caller's context, so context variables (LangChain callbacks among them)
-    # follow the work into the thread.
-    context = contextvars.copy_context()
-    call = functools.partial(context.run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(None, call)

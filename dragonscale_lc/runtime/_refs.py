@@ -54,6 +54,11 @@ class ErrorObservation(str):
         self.error = error
         return self
 
+    def __reduce__(self) -> tuple[type[ErrorObservation], tuple[Hashable, BaseException]]:
+        # str's own reduce passes only the text to __new__, so copy and pickle
+        # (checkpointers among them) would fail without this.
+        return (type(self), (self.task_id, self.error))
+
 
 def find_refs(value: Any) -> Iterator[Ref]:
     """Yield every reference inside ``value``, depth first."""
@@ -74,8 +79,9 @@ def resolve(value: Any, output_of: Callable[[Hashable], Any]) -> Any:
     """Return ``value`` with every reference replaced by the task output it names.
 
     A whole-value :class:`Ref` keeps the output's type; a :class:`Template`
-    becomes a string. Containers are rebuilt only when they hold a reference,
-    so plain arguments are passed through without copying.
+    becomes a string. Lists, tuples, sets, frozensets and mappings are searched;
+    a mapping is rebuilt as a ``dict``. Containers are rebuilt only when they
+    hold a reference, so plain arguments are passed through without copying.
     """
     if isinstance(value, Ref):
         return output_of(value.task_id)
@@ -89,6 +95,13 @@ def resolve(value: Any, output_of: Callable[[Hashable], Any]) -> Any:
             return value
         items = [resolve(item, output_of) for item in value]
         return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, set | frozenset):
+        # find_refs looks inside sets, so their references are dependencies
+        # and must be replaced here too.
+        if not any(True for _ in find_refs(value)):
+            return value
+        resolved = (resolve(item, output_of) for item in value)
+        return set(resolved) if isinstance(value, set) else frozenset(resolved)
     if isinstance(value, Mapping):
         if not any(True for _ in find_refs(value)):
             return value

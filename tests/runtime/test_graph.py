@@ -1,0 +1,211 @@
+"""TaskGraph validation and order, Task construction, and upward ranks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dragonscale_lc._errors import GraphError
+from dragonscale_lc.runtime import DEFAULT_COST, Ref, Task, TaskGraph, Template, upward_ranks
+
+
+def noop(*args: object, **kwargs: object) -> None:
+    return None
+
+
+def task(task_id: object, *deps: object, cost: float | None = None) -> Task:
+    return Task(id=task_id, fn=noop, dependencies=frozenset(deps), cost=cost)
+
+
+def exact(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+# -- validation ---------------------------------------------------------------
+
+
+def test_duplicate_id_in_constructor() -> None:
+    with pytest.raises(
+        GraphError, match=exact("duplicate task id 'a': every task needs its own id")
+    ):
+        TaskGraph([task("a"), task("a")])
+
+
+def test_duplicate_id_on_add() -> None:
+    graph = TaskGraph([task("a")])
+
+    with pytest.raises(
+        GraphError, match=exact("duplicate task id 'a': every task needs its own id")
+    ):
+        graph.add(task("a"))
+
+
+def test_self_dependency() -> None:
+    with pytest.raises(GraphError, match=exact("task 'a' depends on itself")):
+        TaskGraph([task("a", "a")])
+
+
+def test_self_dependency_through_ref() -> None:
+    with pytest.raises(GraphError, match=exact("task 1 depends on itself")):
+        TaskGraph([Task(id=1, fn=noop, args=(Ref(1),))])
+
+
+def test_unknown_dependency() -> None:
+    expected = (
+        "task 'b' depends on unknown task 'x', 'y': "
+        "add the dependency before the task that needs it"
+    )
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        TaskGraph([task("a"), task("b", "a", "y", "x")])
+
+
+def test_unknown_dependency_on_add() -> None:
+    graph = TaskGraph([task("a")])
+    expected = (
+        "task 'b' depends on unknown task 'c': add the dependency before the task that needs it"
+    )
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add(task("b", "c"))
+
+
+def test_rejected_add_leaves_graph_unchanged() -> None:
+    graph = TaskGraph([task("a")])
+
+    with pytest.raises(GraphError):
+        graph.add(task("b", "c"))
+
+    assert "b" not in graph
+
+
+def test_constructor_accepts_any_task_order() -> None:
+    graph = TaskGraph([task("b", "a"), task("a")])
+
+    assert graph.topological_order() == ["a", "b"]
+
+
+def test_cycle_names_its_path() -> None:
+    expected = "the graph has a cycle: 'a' -> 'b' -> 'c' -> 'a'"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        TaskGraph([task("a", "c"), task("b", "a"), task("c", "b")])
+
+
+def test_cycle_path_omits_tasks_leading_into_it() -> None:
+    expected = "the graph has a cycle: 'x' -> 'y' -> 'x'"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        TaskGraph([task("root"), task("x", "root", "y"), task("y", "x")])
+
+
+# -- order and structure --------------------------------------------------------
+
+
+@pytest.fixture
+def diamond() -> TaskGraph:
+    # a and b are roots; c needs both, d needs b, e needs c and d.
+    return TaskGraph(
+        [task("e", "c", "d"), task("c", "a", "b"), task("d", "b"), task("a"), task("b")]
+    )
+
+
+def test_topological_order_puts_dependencies_first(diamond: TaskGraph) -> None:
+    order = diamond.topological_order()
+    position = {tid: i for i, tid in enumerate(order)}
+
+    late = [
+        (t.id, dep) for t in diamond for dep in t.dependencies if position[dep] > position[t.id]
+    ]
+
+    assert late == []
+
+
+def test_topological_order_lists_every_task_once(diamond: TaskGraph) -> None:
+    assert sorted(diamond.topological_order()) == ["a", "b", "c", "d", "e"]
+
+
+def test_dependents(diamond: TaskGraph) -> None:
+    assert sorted(diamond.dependents("b")) == ["c", "d"]
+
+
+def test_dependents_of_exit_task(diamond: TaskGraph) -> None:
+    assert diamond.dependents("e") == ()
+
+
+def test_dependents_grow_with_add(diamond: TaskGraph) -> None:
+    diamond.add(task("f", "e"))
+
+    assert diamond.dependents("e") == ("f",)
+
+
+def test_len_contains_getitem(diamond: TaskGraph) -> None:
+    assert len(diamond) == 5
+    assert "c" in diamond
+    assert "z" not in diamond
+    assert diamond["d"].id == "d"
+
+
+# -- Task ---------------------------------------------------------------------------
+
+
+def test_task_dependencies_include_refs() -> None:
+    t = Task(
+        id=9,
+        fn=noop,
+        args=([Ref(1)], Template(("x", Ref(2)))),
+        kwargs={"k": {"nested": (Ref(3),)}},
+        dependencies=frozenset({4}),
+    )
+
+    assert t.dependencies == frozenset({1, 2, 3, 4})
+
+
+def test_task_name_defaults_to_function_name() -> None:
+    assert Task(id=1, fn=noop).name == "noop"
+
+
+def test_task_name_of_callable_object() -> None:
+    class Tool:
+        def __call__(self) -> None:
+            return None
+
+    assert Task(id=1, fn=Tool()).name == "Tool"
+
+
+def test_task_name_given() -> None:
+    assert Task(id=1, fn=noop, name="search").name == "search"
+
+
+# -- upward ranks -------------------------------------------------------------------
+
+
+def test_upward_ranks_exact() -> None:
+    # A(3) and B(2) feed C(4); B also feeds D(2). The critical path is A -> C.
+    graph = TaskGraph(
+        [task("A", cost=3), task("B", cost=2), task("C", "A", "B", cost=4), task("D", "B", cost=2)]
+    )
+
+    assert upward_ranks(graph) == {"A": 7.0, "B": 6.0, "C": 4.0, "D": 2.0}
+
+
+def test_upward_ranks_binary_fractions() -> None:
+    graph = TaskGraph(
+        [task(1, cost=0.5), task(2, 1, cost=0.25), task(3, 1, cost=0.125), task(4, 2, 3, cost=1.5)]
+    )
+
+    assert upward_ranks(graph) == {1: 2.25, 2: 1.75, 3: 1.625, 4: 1.5}
+
+
+def test_upward_ranks_default_cost() -> None:
+    graph = TaskGraph([task("a"), task("b", "a")])
+
+    assert upward_ranks(graph) == {"a": 2 * DEFAULT_COST, "b": DEFAULT_COST}
+
+
+def test_upward_ranks_cost_function() -> None:
+    graph = TaskGraph([task("a"), task("b", "a"), task("c", "a")])
+    costs = {"a": 0.5, "b": 4.0, "c": 0.25}
+
+    assert upward_ranks(graph, lambda t: costs[t.id]) == {"a": 4.5, "b": 4.0, "c": 0.25}
