@@ -28,12 +28,14 @@ References. ``$N`` and ``${N}`` stand for the output of task N:
 
 Numbering. Ids continue across replans. When a replan restarts its numbering
 at or below the last id of earlier rounds, its tasks are shifted to fresh ids
-after them, so they can never overwrite earlier results.
+after them, so they can never overwrite earlier results. A task whose id would
+still be an earlier round's (numbers that go back, say) is an error.
 """
 
 from __future__ import annotations
 
 import ast
+import cmath
 import re
 from collections.abc import Collection
 from typing import Any
@@ -59,7 +61,8 @@ _REF_TOKEN = re.compile(
     r"\$\$|"
     rf"{REF_SENTINEL_OPEN}(?P<bare>\d+){REF_SENTINEL_CLOSE}|"
     r"\$\{(?P<braced>\d+)\}|"
-    r"\$(?P<plain>\d+)(?![.,]\d)"
+    # The lookahead also rejects a digit, so that "$12.50" cannot match as "$1".
+    r"\$(?P<plain>\d+)(?!\d|[.,]\d)"
 )
 
 
@@ -205,6 +208,13 @@ class StreamingPlanParser:
             self._reject(number, f"unknown tool {tool!r}; available tools: {available}", source)
             return None
         task_id = self._assign_id(number)
+        if task_id in self._known:
+            reason = (
+                f"its id would be {task_id}, which an earlier round already "
+                f"uses; number new tasks from {self._last_known + 1} on"
+            )
+            self._reject(number, reason, source)
+            return None
         try:
             args, kwargs = self._parse_arguments(arguments, number)
         except PlanError as error:
@@ -240,12 +250,18 @@ class StreamingPlanParser:
             call = ast.parse(f"_({mark_bare_refs(arguments)})", mode="eval").body
         except SyntaxError as error:
             raise PlanError(f"invalid arguments: {error.msg}") from None
+        except ValueError as error:  # a lone surrogate, which cannot be encoded
+            raise PlanError(f"invalid arguments: {error}") from None
+        except (MemoryError, RecursionError):  # what CPython's parser raises for deep nesting
+            raise PlanError("invalid arguments: nested too deeply to parse") from None
         assert isinstance(call, ast.Call)
         args = tuple(self._convert(_literal(node), number) for node in call.args)
         kwargs = {}
         for keyword in call.keywords:
             if keyword.arg is None:
                 raise PlanError("`**` arguments are not allowed in a plan")
+            if keyword.arg in kwargs:
+                raise PlanError(f"keyword argument {keyword.arg!r} is given twice")
             kwargs[keyword.arg] = self._convert(_literal(keyword.value), number)
         return args, kwargs
 
@@ -257,8 +273,11 @@ class StreamingPlanParser:
             return [self._convert(item, number) for item in value]
         if isinstance(value, tuple):
             return tuple(self._convert(item, number) for item in value)
+        if isinstance(value, set):
+            return {self._convert(item, number) for item in value}
         if isinstance(value, dict):
             return {self._convert(k, number): self._convert(v, number) for k, v in value.items()}
+        _check_number(value)
         return value
 
     def _convert_text(self, text: str, number: int) -> str | Ref | Template:
@@ -292,7 +311,12 @@ class StreamingPlanParser:
     def _resolve_reference(self, referenced: int, number: int) -> int:
         if referenced in self._local_ids:
             return self._local_ids[referenced]
-        if referenced in self._known and (self._offset == 0 or referenced < number):
+        # Unless numbering continues after earlier rounds, an invalid task of
+        # this round shadows an earlier round's task with its number, as a
+        # valid one would.
+        shadowed = referenced in self._invalid_numbers and self._offset != 0
+        visible = self._offset == 0 or referenced < number
+        if referenced in self._known and visible and not shadowed:
             return referenced
         if referenced in self._invalid_numbers:
             line = self._invalid_numbers[referenced]
@@ -323,13 +347,33 @@ def parse_plan(text: str, tools: Collection[str] | None = None) -> StreamingPlan
 def _literal(node: ast.expr) -> Any:
     try:
         return ast.literal_eval(node)
-    except ValueError:
-        source = ast.unparse(node)
+    except (ValueError, RecursionError):
+        try:
+            source = ast.unparse(node)
+        except RecursionError:  # unparse recurses once per level of a long operator chain
+            source = f"{type(node).__name__} expression nested too deeply to show"
         for sentinel in (REF_SENTINEL_OPEN, REF_SENTINEL_CLOSE):
             source = source.replace(sentinel, "")
         raise PlanError(
             f"`{source}` is not a literal; quote text, and write references as $N"
         ) from None
+
+
+def _check_number(value: Any) -> None:
+    """Reject numbers that plan text cannot carry.
+
+    ``1e999`` reads as infinity, and Python refuses to write an int of more
+    than 4300 digits (its default limit) in decimal.
+    """
+    if isinstance(value, float | complex) and not cmath.isfinite(value):
+        raise PlanError(f"a number argument is {value!r}; write finite numbers only")
+    if isinstance(value, int):
+        try:
+            str(value)
+        except ValueError:
+            raise PlanError(
+                "an integer argument is too large to write in decimal; pass a smaller one"
+            ) from None
 
 
 def _error_line_end(text: str, scan: ArgumentScan, *, final: bool) -> int | None:

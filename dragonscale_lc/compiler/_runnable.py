@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    convert_to_messages,
+)
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
@@ -205,6 +211,13 @@ def question_of(input: CompilerInput) -> str:
     Raises:
         UsageError: The input holds no question.
     """
+    question = _find_question(input)
+    if not question.strip():
+        raise UsageError("the question is empty; pass the text to answer")
+    return question
+
+
+def _find_question(input: Any) -> str:
     if isinstance(input, str):
         return input
     if isinstance(input, BaseMessage):
@@ -212,13 +225,18 @@ def question_of(input: CompilerInput) -> str:
     if isinstance(input, dict):
         for key in ("messages", "input", "question"):
             if key in input:
-                return question_of(input[key])
+                return _find_question(input[key])
         raise UsageError(
             f"LLMCompiler got a dict with keys {sorted(input)}; expected a 'messages', "
             "'input' or 'question' key"
         )
-    if isinstance(input, Sequence) and input and all(isinstance(m, BaseMessage) for m in input):
-        messages: list[BaseMessage] = list(input)  # type: ignore[arg-type]
+    if isinstance(input, Sequence):
+        if not input:
+            raise UsageError("the input has no messages; pass at least one human message")
+        try:
+            messages = convert_to_messages(input)
+        except (ValueError, NotImplementedError) as error:
+            raise UsageError(f"LLMCompiler cannot read the input messages: {error}") from error
         humans = [message for message in messages if isinstance(message, HumanMessage)]
         return (humans or messages)[-1].text
     raise UsageError(
@@ -272,15 +290,17 @@ def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
-    items: queue.Queue[Any] = queue.Queue()
-    stop = threading.Event()
+    """Drive an async iterator on a helper thread's event loop and yield its items."""
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+    started: queue.Queue[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = queue.Queue()
 
     async def pump() -> None:
+        started.put((asyncio.get_running_loop(), asyncio.current_task()))  # type: ignore[arg-type]
         try:
             async for item in make():
                 items.put(("item", item))
-                if stop.is_set():
-                    break
+        except asyncio.CancelledError:
+            pass  # the consumer stopped early
         except BaseException as error:  # handed to the consuming thread
             items.put(("error", error))
         finally:
@@ -290,6 +310,7 @@ def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         target=contextvars.copy_context().run, args=(asyncio.run, pump()), daemon=True
     )
     thread.start()
+    loop, task = started.get()
     try:
         while True:
             kind, value = items.get()
@@ -300,5 +321,7 @@ def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
             else:
                 return
     finally:
-        stop.set()
+        # Closing the generator early cancels the run on its own loop, which
+        # cancels the running tools, instead of waiting for them to finish.
+        loop.call_soon_threadsafe(task.cancel)
         thread.join()

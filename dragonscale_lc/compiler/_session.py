@@ -119,6 +119,7 @@ class Session:
         self, run: Run, current: Round, parser: StreamingPlanParser, task: PlanTask
     ) -> None:
         try:
+            _check_dependencies_added(run, task)
             runtime_task = self.toolbox.make_task(task, self.config, timeout=self.task_timeout)
         except PlanError as error:
             message = f"line {task.line_no}: task {task.number}: {error}"
@@ -237,6 +238,18 @@ class Session:
         usage = getattr(message, "usage_metadata", None)
         if usage:
             self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+
+
+def _check_dependencies_added(run: Run, task: PlanTask) -> None:
+    """Reject a task whose dependency the parser accepted but the toolbox rejected.
+
+    Earlier rounds' tasks are all in the run, so a missing dependency is from
+    this round and shares the task's offset between model numbers and ids.
+    """
+    for dep in sorted(task.dependencies):
+        if dep not in run.report.records:
+            number = dep - task.id + task.number
+            raise PlanError(f"references task {number}, which was rejected")
 
 
 def _task_data(event: Event) -> dict[str, Any]:

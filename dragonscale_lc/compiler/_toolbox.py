@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -33,7 +34,7 @@ class ToolBox:
     def __init__(self, tools: Iterable[BaseTool | Callable[..., Any]]) -> None:
         self._tools: dict[str, BaseTool] = {}
         for item in tools:
-            tool = item if isinstance(item, BaseTool) else StructuredTool.from_function(item)
+            tool = item if isinstance(item, BaseTool) else _as_tool(item)
             if tool.name in self._tools:
                 raise ConfigurationError(
                     f"two tools are named {tool.name!r}; tool names must be unique"
@@ -99,6 +100,12 @@ class ToolBox:
             name=tool.name,
             timeout=timeout,
         )
+
+
+def _as_tool(fn: Callable[..., Any]) -> BaseTool:
+    if inspect.iscoroutinefunction(fn):
+        return StructuredTool.from_function(coroutine=fn)
+    return StructuredTool.from_function(fn)
 
 
 def _has_async_implementation(tool: BaseTool) -> bool:
