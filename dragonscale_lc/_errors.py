@@ -53,7 +53,14 @@ class ConfigurationError(UsageError):
 
 
 class RunError(DragonscaleError):
-    """Something failed while a run was in progress."""
+    """Something failed while a run was in progress.
+
+    Attributes:
+        report: The run's report when the failure ended a run that had
+            started tasks, so their results are not lost; otherwise ``None``.
+    """
+
+    report: object | None = None
 
 
 class TaskError(RunError):
@@ -99,8 +106,6 @@ class ModelCallError(RunError):
     Attributes:
         step: ``"planner"`` or ``"joiner"``.
         round: 0 for the first plan, 1 for the first replan, and so on.
-        report: The run report with every task that ran before the failure,
-            so their results are not lost.
     """
 
     def __init__(self, message: str, *, step: str, round: int, report: object) -> None:

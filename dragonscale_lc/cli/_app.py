@@ -14,12 +14,13 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.rule import Rule
 
 from .._errors import DragonscaleError
 from .._parallelqa import is_correct, load_plans, load_questions
-from ..compiler import CompilerResult, LLMCompiler
-from ..runtime import ErrorObservation
+from ..compiler import CompilerResult, LLMCompiler, report_tasks
+from ..runtime import ErrorObservation, RunReport
 from ..tools import builtin_tools
 from ._render import Progress, render_answer, render_plan, render_timeline
 
@@ -51,14 +52,16 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
-            help=f"Chat model name [env DRAGONSCALE_MODEL; default {DEFAULT_MODEL}]."
+            help=f"Chat model name (env DRAGONSCALE_MODEL; default {DEFAULT_MODEL}).",
+            show_default=False,
         ),
     ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
             help="Base URL of an OpenAI-compatible API such as vLLM, llama.cpp or Ollama "
-            "[env OPENAI_BASE_URL]."
+            "(env OPENAI_BASE_URL).",
+            show_default=False,
         ),
     ] = None,
     direct_join: Annotated[
@@ -99,7 +102,9 @@ def run(
         task_timeout=timeout,
     )
     source = f"plan file {str(plan)!r}: " if plan is not None else ""
-    result = _answer(compiler, question, plan_text, show=not as_json, source=source)
+    result = _answer(
+        compiler, question, plan_text, show=not as_json, source=source, as_json=as_json
+    )
     if as_json:
         sys.stdout.write(json.dumps(_run_json(result), ensure_ascii=False) + "\n")
     else:
@@ -160,7 +165,13 @@ def main() -> None:
 
 
 def _answer(
-    compiler: LLMCompiler, question: str, plan_text: str | None, *, show: bool, source: str = ""
+    compiler: LLMCompiler,
+    question: str,
+    plan_text: str | None,
+    *,
+    show: bool,
+    source: str = "",
+    as_json: bool = False,
 ) -> CompilerResult:
     progress = Progress()
     try:
@@ -171,6 +182,10 @@ def _answer(
         console.print()
         return result
     except DragonscaleError as error:
+        if as_json:
+            # Scripts still get one JSON object, with the results of the tasks
+            # that ran before the failure.
+            sys.stdout.write(json.dumps(_error_json(error), ensure_ascii=False) + "\n")
         _fail(f"{source}{error}", EXIT_FAILED)
 
 
@@ -180,6 +195,12 @@ def _chat_model(model: str | None, base_url: str | None) -> Any:
     api_key = os.environ.get("OPENAI_API_KEY")
     if not (model or base_url or api_key):
         return None
+    if not (api_key or base_url):
+        _fail(
+            f"model {model!r} needs OPENAI_API_KEY for the OpenAI API, or --base-url "
+            "for an OpenAI-compatible server.",
+            EXIT_USAGE,
+        )
     # Imported here so that plan-only runs start without loading the OpenAI client.
     from langchain_openai import ChatOpenAI  # noqa: PLC0415
 
@@ -195,9 +216,16 @@ def _chat_model(model: str | None, base_url: str | None) -> Any:
 
 def _read_plan(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig drops the byte order mark some editors write first.
+        return path.read_text(encoding="utf-8-sig")
     except OSError as error:
         _fail(f"cannot read plan file {str(path)!r}: {error.strerror or error}", EXIT_USAGE)
+    except UnicodeDecodeError as error:
+        _fail(
+            f"cannot read plan file {str(path)!r}: it is not UTF-8 text "
+            f"(invalid byte at offset {error.start})",
+            EXIT_USAGE,
+        )
 
 
 def _run_json(result: CompilerResult) -> dict[str, Any]:
@@ -205,8 +233,14 @@ def _run_json(result: CompilerResult) -> dict[str, Any]:
     return {"answer": summary["answer"], "tasks": summary["tasks"], "replans": summary["replans"]}
 
 
+def _error_json(error: DragonscaleError) -> dict[str, Any]:
+    report = getattr(error, "report", None)
+    tasks = report_tasks(report) if isinstance(report, RunReport) else []
+    return {"answer": None, "tasks": tasks, "replans": None, "error": str(error)}
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

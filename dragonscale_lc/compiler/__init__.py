@@ -5,7 +5,7 @@ from ._parser import StreamingPlanParser, parse_plan
 from ._plan import PlanTask, format_call
 from ._planner import Planner
 from ._prompts import PROMPT_VERSION, planner_messages
-from ._result import CompilerResult, Round, format_output
+from ._result import CompilerResult, Round, format_output, report_tasks
 from ._runnable import CompilerInput, LLMCompiler, question_of
 from ._toolbox import ToolBox
 
@@ -29,4 +29,5 @@ __all__ = [
     "parse_plan",
     "planner_messages",
     "question_of",
+    "report_tasks",
 ]

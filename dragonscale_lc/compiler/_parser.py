@@ -34,36 +34,26 @@ still be an earlier round's (numbers that go back, say) is an error.
 
 from __future__ import annotations
 
-import ast
-import cmath
 import re
 from collections.abc import Collection
-from typing import Any
 
 from .._errors import PlanError
-from ..runtime import Ref, Template, find_refs
+from ..runtime import find_refs
+from ._arguments import parse_arguments
 from ._plan import PlanTask
-from ._scanner import (
-    REF_SENTINEL_CLOSE,
-    REF_SENTINEL_OPEN,
-    ArgumentScan,
-    mark_bare_refs,
-    scan_arguments,
-)
+from ._scanner import ArgumentScan, ArgumentScanner
 
 __all__ = ["StreamingPlanParser", "parse_plan"]
 
-_CALL_HEAD = re.compile(r"[ \t]*(?:[-*][ \t]*)?(\d+)[ \t]*[.)][ \t]*([A-Za-z_][\w.\-]*)[ \t]*\(")
-_JOIN_HEAD = re.compile(r"[ \t]*(?:(\d+)[ \t]*[.)][ \t]*)?join[ \t]*\(")
-_NUMBERED = re.compile(r"[ \t]*(\d+)[ \t]*\.[ \t]*\S")
-_THOUGHT = re.compile(r"[ \t]*Thought[ \t]*:[ \t]*(.*)", re.IGNORECASE)
-_REF_TOKEN = re.compile(
-    r"\$\$|"
-    rf"{REF_SENTINEL_OPEN}(?P<bare>\d+){REF_SENTINEL_CLOSE}|"
-    r"\$\{(?P<braced>\d+)\}|"
-    # The lookahead also rejects a digit, so that "$12.50" cannot match as "$1".
-    r"\$(?P<plain>\d+)(?!\d|[.,]\d)"
+# A step number as models write it: "3.", "3)", "3:", "**3.**", "Step 3:", "- 3.".
+_STEP = (
+    r"[ \t]*(?:[-*>][ \t]+)?(?:\*\*|__)?(?:(?i:step|task)[ \t]+)?"
+    r"(\d+)[ \t]*[.):](?:\*\*|__)?[ \t]*"
 )
+_CALL_HEAD = re.compile(_STEP + r"(?:\*\*|`)?([A-Za-z_][\w.\-]*)(?:\*\*|`)?[ \t]*\(")
+_JOIN_HEAD = re.compile(rf"(?:{_STEP})?(?:\*\*|`)?join(?:\*\*|`)?[ \t]*\(")
+_NUMBERED = re.compile(_STEP + r"\S")
+_THOUGHT = re.compile(r"[ \t]*Thought[ \t]*:[ \t]*(.*)", re.IGNORECASE)
 
 
 class StreamingPlanParser:
@@ -91,6 +81,10 @@ class StreamingPlanParser:
         self._last_known = max(self._known, default=0)
         self._offset: int | None = None
         self._buffer = ""
+        self._scanner: ArgumentScanner | None = None  # for the call at the buffer's start
+        self._checked_breaks = 0
+        self._line_search_from = 0
+        self._call_line_open = False  # the last call's line has not ended yet
         self._line_no = 1
         self._local_ids: dict[int, int] = {}
         self._invalid_numbers: dict[int, int] = {}
@@ -100,6 +94,7 @@ class StreamingPlanParser:
         self.final_thought: str | None = None
         self.joined = False
         self.trailing_text = ""
+        self.warnings: list[str] = []
 
     def feed(self, chunk: str) -> list[PlanTask]:
         """Add ``chunk`` of plan text; return the tasks it completed, in order."""
@@ -127,6 +122,9 @@ class StreamingPlanParser:
                 break
             self._line_no += self._buffer.count("\n", 0, consumed)
             self._buffer = self._buffer[consumed:]
+            self._scanner = None
+            self._checked_breaks = self._line_search_from = 0
+            self._call_line_open = self._call_line_open and task is not None
             if task is not None:
                 emitted.append(task)
         return emitted
@@ -138,35 +136,60 @@ class StreamingPlanParser:
         the task it defined, if any.
         """
         text = self._buffer
+        if self._call_line_open:
+            return self._consume_line(final=final, after_call=True), None
         if join := _JOIN_HEAD.match(text):
             return self._consume_join(join.end(), final=final), None
         if head := _CALL_HEAD.match(text):
             return self._consume_call(head, final=final)
-        newline = text.find("\n")
+        return self._consume_line(final=final, after_call=False), None
+
+    def _consume_line(self, *, final: bool, after_call: bool) -> int:
+        """Consume a line that holds no call, or the rest of a call's line."""
+        text = self._buffer
+        newline = text.find("\n", self._line_search_from)
         if newline < 0 and not final:
-            return 0, None  # the line could still become a call
+            self._line_search_from = len(text)
+            return 0  # the line could still become a call
         line_end = len(text) if newline < 0 else newline + 1
-        self._consume_other_line(text[:line_end].strip())
-        return line_end, None
+        if after_call:
+            self._note_trailing(text[:line_end])
+        else:
+            self._consume_other_line(text[:line_end].strip())
+        return line_end
 
     def _consume_join(self, args_start: int, *, final: bool) -> int:
-        scan = scan_arguments(self._buffer, args_start)
-        if scan.end is None and not final:
+        # join() ends the plan even with its parenthesis missing, but only its
+        # own line belongs to it: what follows is text after the plan.
+        text = self._buffer
+        newline = text.find("\n", args_start)
+        line_end = len(text) if newline < 0 else newline
+        closing = text.find(")", args_start, line_end)
+        if closing < 0 and newline < 0 and not final:
             return 0
-        end = len(self._buffer) if scan.end is None else scan.end + 1
+        if closing < 0:
+            self.warnings.append(f"line {self._line_no}: join( has no closing parenthesis")
         self.joined = True
-        self.trailing_text = self._buffer[end:]
-        return len(self._buffer)
+        self.trailing_text = text[line_end if closing < 0 else closing + 1 :]
+        return len(text)
 
     def _consume_call(self, head: re.Match[str], *, final: bool) -> tuple[int, PlanTask | None]:
         text = self._buffer
-        scan = scan_arguments(text, head.end())
-        broken_at = self._broken_line(text, scan.line_breaks)
+        if self._scanner is None:
+            self._scanner = ArgumentScanner(head.end())
+        scan = self._scanner.advance(text)
+        broken_at = self._broken_line(text, self._scanner.line_breaks)
         if scan.end is not None and broken_at is None:
             line_end = text.find("\n", scan.end)
-            consumed = len(text) if line_end < 0 else line_end + 1
-            task = self._build_task(head, text[head.end() : scan.end])
-            return consumed, task
+            if line_end < 0 and not final:
+                # Emit the task now; the rest of its line is read as a line of
+                # its own, so text after the call is still noticed.
+                consumed = scan.end + 1
+                self._call_line_open = True
+            else:
+                consumed = len(text) if line_end < 0 else line_end + 1
+                self._note_trailing(text[scan.end + 1 : consumed])
+            return consumed, self._build_task(head, text[head.end() : scan.end])
         if broken_at is not None or scan.error_at is not None or final:
             stop = broken_at if broken_at is not None else _error_line_end(text, scan, final=final)
             if stop is None:
@@ -175,19 +198,25 @@ class StreamingPlanParser:
             return stop, None
         return 0, None
 
-    @staticmethod
-    def _broken_line(text: str, line_breaks: tuple[int, ...]) -> int | None:
+    def _broken_line(self, text: str, line_breaks: list[int]) -> int | None:
         """Return where an unfinished call is cut off by a new statement, if it is.
 
         Arguments may span lines, but a following line that starts another
         numbered call, ``join()`` or a ``Thought:`` shows that the call was
-        never closed.
+        never closed. Only the last line can still grow, so earlier ones are
+        checked once.
         """
-        for index in line_breaks:
-            rest = text[index + 1 :]
+        for position in range(self._checked_breaks, len(line_breaks)):
+            rest = text[line_breaks[position] + 1 :]
             if _CALL_HEAD.match(rest) or _JOIN_HEAD.match(rest) or _THOUGHT.match(rest):
-                return index + 1
+                return line_breaks[position] + 1
+        self._checked_breaks = max(len(line_breaks) - 1, 0)
         return None
+
+    def _note_trailing(self, rest: str) -> None:
+        extra = rest.strip()
+        if extra:
+            self.warnings.append(f"line {self._line_no}: ignored text after the call: {extra[:80]}")
 
     def _consume_other_line(self, line: str) -> None:
         if thought := _THOUGHT.match(line):
@@ -216,7 +245,9 @@ class StreamingPlanParser:
             self._reject(number, reason, source)
             return None
         try:
-            args, kwargs = self._parse_arguments(arguments, number)
+            args, kwargs = parse_arguments(
+                arguments, number, lambda referenced: self._resolve_reference(referenced, number)
+            )
         except PlanError as error:
             self._reject(number, str(error), source)
             return None
@@ -242,71 +273,6 @@ class StreamingPlanParser:
             # rounds is kept; numbering that restarts is shifted past them.
             self._offset = 0 if number > self._last_known else self._last_known + 1 - number
         return number + self._offset
-
-    def _parse_arguments(
-        self, arguments: str, number: int
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        try:
-            call = ast.parse(f"_({mark_bare_refs(arguments)})", mode="eval").body
-        except SyntaxError as error:
-            raise PlanError(f"invalid arguments: {error.msg}") from None
-        except ValueError as error:  # a lone surrogate, which cannot be encoded
-            raise PlanError(f"invalid arguments: {error}") from None
-        except (MemoryError, RecursionError):  # what CPython's parser raises for deep nesting
-            raise PlanError("invalid arguments: nested too deeply to parse") from None
-        assert isinstance(call, ast.Call)
-        args = tuple(self._convert(_literal(node), number) for node in call.args)
-        kwargs = {}
-        for keyword in call.keywords:
-            if keyword.arg is None:
-                raise PlanError("`**` arguments are not allowed in a plan")
-            if keyword.arg in kwargs:
-                raise PlanError(f"keyword argument {keyword.arg!r} is given twice")
-            kwargs[keyword.arg] = self._convert(_literal(keyword.value), number)
-        return args, kwargs
-
-    def _convert(self, value: Any, number: int) -> Any:
-        """Replace reference text inside a literal with ``Ref`` and ``Template`` values."""
-        if isinstance(value, str):
-            return self._convert_text(value, number)
-        if isinstance(value, list):
-            return [self._convert(item, number) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self._convert(item, number) for item in value)
-        if isinstance(value, set):
-            return {self._convert(item, number) for item in value}
-        if isinstance(value, dict):
-            return {self._convert(k, number): self._convert(v, number) for k, v in value.items()}
-        _check_number(value)
-        return value
-
-    def _convert_text(self, text: str, number: int) -> str | Ref | Template:
-        whole = _REF_TOKEN.fullmatch(text)
-        if whole and whole.group(0) != "$$":
-            referenced = int(whole.group("bare") or whole.group("braced") or whole.group("plain"))
-            return Ref(self._resolve_reference(referenced, number))
-        parts: list[str | Ref] = []
-        position = 0
-        for match in _REF_TOKEN.finditer(text):
-            if match.group(0) == "$$":
-                literal = "$"
-            elif match.group("plain") and int(match.group("plain")) >= number:
-                literal = match.group(0)  # cannot name an earlier task: plain text
-            else:
-                literal = None
-            parts.append(text[position : match.start()])
-            if literal is None:
-                referenced = int(
-                    match.group("bare") or match.group("braced") or match.group("plain")
-                )
-                parts.append(Ref(self._resolve_reference(referenced, number)))
-            else:
-                parts.append(literal)
-            position = match.end()
-        parts.append(text[position:])
-        if not any(isinstance(part, Ref) for part in parts):
-            return "".join(parts)  # type: ignore[arg-type]
-        return Template(tuple(_merge_text(parts)))
 
     def _resolve_reference(self, referenced: int, number: int) -> int:
         if referenced in self._local_ids:
@@ -344,38 +310,6 @@ def parse_plan(text: str, tools: Collection[str] | None = None) -> StreamingPlan
     return parser
 
 
-def _literal(node: ast.expr) -> Any:
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, RecursionError):
-        try:
-            source = ast.unparse(node)
-        except RecursionError:  # unparse recurses once per level of a long operator chain
-            source = f"{type(node).__name__} expression nested too deeply to show"
-        for sentinel in (REF_SENTINEL_OPEN, REF_SENTINEL_CLOSE):
-            source = source.replace(sentinel, "")
-        raise PlanError(
-            f"`{source}` is not a literal; quote text, and write references as $N"
-        ) from None
-
-
-def _check_number(value: Any) -> None:
-    """Reject numbers that plan text cannot carry.
-
-    ``1e999`` reads as infinity, and Python refuses to write an int of more
-    than 4300 digits (its default limit) in decimal.
-    """
-    if isinstance(value, float | complex) and not cmath.isfinite(value):
-        raise PlanError(f"a number argument is {value!r}; write finite numbers only")
-    if isinstance(value, int):
-        try:
-            str(value)
-        except ValueError:
-            raise PlanError(
-                "an integer argument is too large to write in decimal; pass a smaller one"
-            ) from None
-
-
 def _error_line_end(text: str, scan: ArgumentScan, *, final: bool) -> int | None:
     """Return the end of the line where the call became invalid, or ``None`` if not here yet."""
     if scan.error_at is None:
@@ -392,13 +326,3 @@ def _malformed_reason(scan: ArgumentScan) -> str:
     if scan.mismatched:
         return f"unexpected {scan.mismatched!r}; brackets do not match"
     return "the closing parenthesis is missing"
-
-
-def _merge_text(parts: list[str | Ref]) -> list[str | Ref]:
-    merged: list[str | Ref] = []
-    for part in parts:
-        if isinstance(part, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += part
-        elif part != "":
-            merged.append(part)
-    return merged

@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
 
-__all__ = ["Planner"]
+__all__ = ["Planner", "PlannerModelError"]
 
 
 class Planner:
@@ -35,10 +35,29 @@ class Planner:
         ``parser.trailing_text``.
         """
         reply: AIMessageChunk | None = None
-        async for chunk in self.model.astream(list(messages), config):
+        stream = aiter(self.model.astream(list(messages), config))
+        while True:
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                break
+            except Exception as error:
+                raise PlannerModelError(error) from error
             reply = chunk if reply is None else reply + chunk
             for task in parser.feed(chunk.text):
                 on_task(task)
         for task in parser.close():
             on_task(task)
         return reply
+
+
+class PlannerModelError(Exception):
+    """The planner model's stream raised; ``error`` is what it raised.
+
+    It tells the model's failures apart from those of the ``on_task`` callback,
+    which are the caller's own.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error

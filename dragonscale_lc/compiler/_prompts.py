@@ -52,9 +52,11 @@ each call returned:
 
 Reason for a new plan: {reason}
 
-Write a new plan that completes the answer. Number its calls from {next_id} on. \
-You may reference the outputs above by their numbers ($1 and so on); do not \
-repeat calls whose outputs you already have. End with `join()`."""
+Write a new plan that completes the answer. Number its calls from {next_id} on.{reuse} \
+End with `join()`."""
+
+_REUSE = """ You may reference the outputs above by their numbers ($1 and so on); do \
+not repeat calls whose outputs you already have."""
 
 
 def planner_messages(
@@ -64,6 +66,7 @@ def planner_messages(
     history: str | None = None,
     reason: str | None = None,
     next_id: int = 1,
+    has_outputs: bool = True,
 ) -> list[BaseMessage]:
     """Return the messages that ask the model for a plan, or for a replan with ``history``."""
     messages: list[BaseMessage] = [
@@ -73,7 +76,12 @@ def planner_messages(
     if history is not None:
         messages.append(
             HumanMessage(
-                _REPLAN.format(history=history, reason=reason or "none given", next_id=next_id)
+                _REPLAN.format(
+                    history=history,
+                    reason=reason or "none given",
+                    next_id=next_id,
+                    reuse=_REUSE if has_outputs else "",
+                )
             )
         )
     return messages

@@ -14,7 +14,7 @@ from ..runtime import RunReport, TaskRecord, TaskStatus
 from ._joiner import JoinDecision
 from ._plan import PlanTask
 
-__all__ = ["CompilerResult", "Round", "format_output", "to_jsonable"]
+__all__ = ["CompilerResult", "Round", "format_output", "report_tasks", "to_jsonable"]
 
 
 @dataclass(slots=True)
@@ -27,6 +27,7 @@ class Round:
         errors: Problems in the plan text, each naming its line.
         thought: The last ``Thought:`` line of the plan, if any.
         trailing_text: Text the model wrote after ``join()``, which was ignored.
+        warnings: Other text the parser ignored, such as words after a call.
         decision: What the joiner decided after the tasks ran.
     """
 
@@ -35,6 +36,7 @@ class Round:
     errors: list[PlanError] = field(default_factory=list)
     thought: str | None = None
     trailing_text: str = ""
+    warnings: list[str] = field(default_factory=list)
     decision: JoinDecision | None = None
 
 
@@ -55,13 +57,18 @@ class CompilerResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready summary: answer, tasks in id order, replans and usage."""
-        records = sorted(self.report, key=lambda record: _sort_key(record.id))
         return {
             "answer": self.answer,
-            "tasks": [_task_dict(record) for record in records],
+            "tasks": report_tasks(self.report),
             "replans": self.replans,
             "usage": dict(self.usage) if self.usage else None,
         }
+
+
+def report_tasks(report: RunReport) -> list[dict[str, Any]]:
+    """Return every task of ``report`` as JSON-ready data, in id order."""
+    records = sorted(report, key=lambda record: _sort_key(record.id))
+    return [_task_dict(record) for record in records]
 
 
 def format_output(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
@@ -323,5 +324,6 @@ def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     finally:
         # Closing the generator early cancels the run on its own loop, which
         # cancels the running tools, instead of waiting for them to finish.
-        loop.call_soon_threadsafe(task.cancel)
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
+            loop.call_soon_threadsafe(task.cancel)
         thread.join()

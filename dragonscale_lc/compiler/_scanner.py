@@ -15,6 +15,7 @@ __all__ = [
     "REF_SENTINEL_CLOSE",
     "REF_SENTINEL_OPEN",
     "ArgumentScan",
+    "ArgumentScanner",
     "mark_bare_refs",
     "scan_arguments",
 ]
@@ -49,55 +50,117 @@ class ArgumentScan:
     line_breaks: tuple[int, ...] = ()
 
 
+class ArgumentScanner:
+    """Find the end of an argument list in text that grows between calls.
+
+    Each call to :meth:`advance` resumes where the previous one stopped,
+    inside a string literal if need be, so scanning a long call that arrives
+    in many small chunks costs time in proportion to its length.
+
+    Args:
+        start: Index just after the opening parenthesis.
+    """
+
+    def __init__(self, start: int) -> None:
+        self._pos = start
+        self._stack = [")"]
+        self._breaks: list[int] = []
+        self._quote: str | None = None  # the open string literal's delimiter
+        self._result: ArgumentScan | None = None
+
+    @property
+    def line_breaks(self) -> list[int]:
+        """Indices of the line breaks seen so far outside string literals."""
+        return self._breaks
+
+    def advance(self, text: str) -> ArgumentScan:
+        """Scan ``text`` from where the last call stopped; ``text`` must only have grown."""
+        if self._result is None:
+            self._result = self._scan(text)
+        return self._result if self._result is not None else self._pending()
+
+    def _pending(self) -> ArgumentScan:
+        return ArgumentScan(None, line_breaks=tuple(self._breaks))
+
+    def _scan(self, text: str) -> ArgumentScan | None:
+        i = self._pos
+        while i < len(text):
+            if self._quote is not None:
+                i = self._scan_string(text, i)
+                if i < 0:
+                    return self._done(unterminated_string=True, error_at=-i - 1)
+                if self._quote is not None:
+                    break  # the literal continues in text not yet received
+                continue
+            ch = text[i]
+            if ch in "'\"":
+                if len(text) - i < 3 and (ch * 3).startswith(text[i:]):
+                    break  # one or two quotes at the end may still become three
+                self._quote = ch * 3 if text.startswith(ch * 3, i) else ch
+                i += len(self._quote)
+                continue
+            if ch == "\n":
+                self._breaks.append(i)
+            elif ch in _OPENERS:
+                self._stack.append(_OPENERS[ch])
+            elif ch in _CLOSERS:
+                if ch != self._stack[-1]:
+                    return self._done(mismatched=ch, error_at=i)
+                self._stack.pop()
+                if not self._stack:
+                    return self._done(end=i)
+            i += 1
+        self._pos = i
+        return None
+
+    def _scan_string(self, text: str, i: int) -> int:
+        """Advance through the open string literal from ``i``.
+
+        Returns the index after its closing quote, ``len(text)`` when the text
+        ends inside it, or ``-(index + 1)`` of a line break that ends a
+        one-line literal.
+        """
+        quote = self._quote
+        assert quote is not None
+        while i < len(text):
+            ch = text[i]
+            if ch == "\\":
+                if i + 1 == len(text):
+                    return i  # resume at the backslash once its escape arrives
+                i += 2
+                continue
+            if ch == "\n" and len(quote) == 1:
+                return -(i + 1)
+            if text.startswith(quote, i):
+                self._quote = None
+                return i + len(quote)
+            if len(quote) == 3 and len(text) - i < 3 and quote.startswith(text[i:]):
+                return i  # a closing triple quote may be arriving
+            i += 1
+        return i
+
+    def _done(self, **fields: object) -> ArgumentScan:
+        return ArgumentScan(
+            fields.pop("end", None),  # type: ignore[arg-type]
+            line_breaks=tuple(self._breaks),
+            **fields,  # type: ignore[arg-type]
+        )
+
+
 def scan_arguments(text: str, start: int) -> ArgumentScan:
     """Find the parenthesis that closes the argument list opened at ``text[start - 1]``."""
-    stack = [")"]
-    breaks: list[int] = []
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if ch in "'\"":
-            after = _skip_string(text, i)
-            if after == -2:
-                newline = text.index("\n", i)
-                return ArgumentScan(
-                    None, unterminated_string=True, error_at=newline, line_breaks=tuple(breaks)
-                )
-            if after == -1:
-                return ArgumentScan(None, line_breaks=tuple(breaks))
-            i = after
-            continue
-        if ch == "\n":
-            breaks.append(i)
-        elif ch in _OPENERS:
-            stack.append(_OPENERS[ch])
-        elif ch in _CLOSERS:
-            if ch != stack[-1]:
-                return ArgumentScan(None, mismatched=ch, error_at=i, line_breaks=tuple(breaks))
-            stack.pop()
-            if not stack:
-                return ArgumentScan(i, line_breaks=tuple(breaks))
-        i += 1
-    return ArgumentScan(None, line_breaks=tuple(breaks))
+    return ArgumentScanner(start).advance(text)
 
 
 def _skip_string(text: str, i: int) -> int:
-    """Return the index after the string literal starting at ``i``.
-
-    Returns -1 when the text ends inside the literal (more may arrive) and -2
-    when a one-line literal meets a line break (it can never be completed).
-    """
+    """Return the index after the string literal starting at ``i``, or -1 if it is not closed."""
     quote = text[i]
-    triple = text.startswith(quote * 3, i)
-    delimiter = quote * 3 if triple else quote
+    delimiter = quote * 3 if text.startswith(quote * 3, i) else quote
     j = i + len(delimiter)
     while j < len(text):
-        ch = text[j]
-        if ch == "\\":
+        if text[j] == "\\":
             j += 2
             continue
-        if ch == "\n" and not triple:
-            return -2
         if text.startswith(delimiter, j):
             return j + len(delimiter)
         j += 1

@@ -10,12 +10,12 @@ from langchain_core.messages import BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.runnables import RunnableConfig
 
-from .._errors import DragonscaleError, ModelCallError, PlanError, ReplanLimitError, RunError
-from ..runtime import DagExecutor, Event, Run, TaskStatus
+from .._errors import ModelCallError, PlanError, ReplanLimitError, RunError, TaskError
+from ..runtime import DagExecutor, Event, FailurePolicy, Run, TaskStatus
 from ._joiner import Finish, JoinDecision, Joiner, Replan
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
-from ._planner import Planner
+from ._planner import Planner, PlannerModelError
 from ._prompts import planner_messages
 from ._result import CompilerResult, Round, format_output
 from ._toolbox import ToolBox
@@ -66,22 +66,31 @@ class Session:
             )
         async with self.executor.open() as run:
             self._run = run
-            reason: str | None = None
-            for index in range(self.max_replans + 1):
-                current = Round(index)
-                self.rounds.append(current)
-                parser = await self._plan(run, current, plan_text if index == 0 else None, reason)
-                await run.wait_idle()
-                self._close_round(current, parser)
-                decision = await self._decide(run, current, last=index == self.max_replans)
-                current.decision = decision
-                self._emit("join.decided", {"round": index, "decision": decision})
-                if isinstance(decision, Finish):
-                    return CompilerResult(
-                        self.question, decision.answer, run.report, self.rounds, self.usage
-                    )
-                reason = decision.reason
-                logger.info("replanning after round %d: %s", index, reason)
+            try:
+                return await self._rounds(run, plan_text)
+            except RunError as error:
+                # Whatever ended the run, the tasks that ran keep their results.
+                if error.report is None:
+                    error.report = run.report
+                raise
+
+    async def _rounds(self, run: Run, plan_text: str | None) -> CompilerResult:
+        reason: str | None = None
+        for index in range(self.max_replans + 1):
+            current = Round(index)
+            self.rounds.append(current)
+            parser = await self._plan(run, current, plan_text if index == 0 else None, reason)
+            await run.wait_idle()
+            self._close_round(current, parser)
+            decision = await self._decide(run, current, last=index == self.max_replans)
+            current.decision = decision
+            self._emit("join.decided", {"round": index, "decision": decision})
+            if isinstance(decision, Finish):
+                return CompilerResult(
+                    self.question, decision.answer, run.report, self.rounds, self.usage
+                )
+            reason = decision.reason
+            logger.info("replanning after round %d: %s", index, reason)
         raise AssertionError("unreachable: the last round always finishes")  # pragma: no cover
 
     async def _plan(
@@ -99,19 +108,22 @@ class Session:
             return parser
         if self.planner is None:
             raise PlanError("no plan was given and no planner model is configured")
-        history = self.history() if self.rounds[:-1] else None
+        history = self.history(replan=True) if self.rounds[:-1] else None
         next_id = max(known_ids, default=0) + 1
         messages = planner_messages(
-            self.question, self.toolbox.describe(), history=history, reason=reason, next_id=next_id
+            self.question,
+            self.toolbox.describe(),
+            history=history,
+            reason=reason,
+            next_id=next_id,
+            has_outputs=any(record.status is TaskStatus.DONE for record in run.report),
         )
         try:
             reply = await self.planner.astream_plan(messages, parser, start, self.config)
-        except DragonscaleError:
-            raise
-        except Exception as error:
+        except PlannerModelError as failure:
             raise self._model_failure(
-                "planner", self.planner.model, current.index, run, error
-            ) from error
+                "planner", self.planner.model, current.index, run, failure.error
+            ) from failure.error
         self._add_usage(reply)
         return parser
 
@@ -136,6 +148,9 @@ class Session:
         current.errors = list(parser.errors)
         current.thought = parser.final_thought
         current.trailing_text = parser.trailing_text
+        current.warnings = list(parser.warnings)
+        for warning in parser.warnings:
+            logger.warning("round %d of the plan: %s", current.index, warning)
         if parser.trailing_text:
             logger.warning(
                 "ignored text after join() in round %d: %r",
@@ -154,6 +169,7 @@ class Session:
         )
 
     async def _decide(self, run: Run, current: Round, *, last: bool) -> JoinDecision:
+        self._check_fail_fast(run)
         if current.errors:
             problems = "; ".join(str(error) for error in current.errors)
             if last or self.planner is None:
@@ -181,6 +197,20 @@ class Session:
         for message in messages:
             self._add_usage(message)
         return decision
+
+    def _check_fail_fast(self, run: Run) -> None:
+        if self.executor.failure_policy is not FailurePolicy.FAIL_FAST:
+            return
+        failed = next((record for record in run.report if record.status is TaskStatus.FAILED), None)
+        if failed is None:
+            return
+        error = TaskError(
+            f"task {failed.id} ({failed.name}) failed and the failure policy is fail_fast: "
+            f"{type(failed.error).__name__}: {failed.error}",
+            task_id=failed.id,
+            tool=failed.name,
+        )
+        raise error from failed.error
 
     @staticmethod
     def _model_failure(
@@ -210,10 +240,15 @@ class Session:
         # before join(), which a plan written for direct join computes last.
         return format_output(run.output(current.tasks[-1].id))
 
-    def history(self) -> str:
-        """Return every round's plan with observations, as the joiner and replans read it."""
+    def history(self, *, replan: bool = False) -> str:
+        """Return every round's plan with observations, as the joiner and replans read it.
+
+        For a replan, the round being planned is left out, and so is the last
+        replan reason, which the replan prompt states on its own.
+        """
         blocks = []
-        for round_ in self.rounds:
+        rounds = self.rounds[:-1] if replan else self.rounds
+        for round_ in rounds:
             lines = [f"Plan {round_.index + 1}:"]
             for task in round_.tasks:
                 if task.thought:
@@ -225,7 +260,8 @@ class Session:
             if round_.thought and all(task.thought != round_.thought for task in round_.tasks):
                 lines.append(f"Thought: {round_.thought}")
             lines.extend(f"Plan error: {error}" for error in round_.errors)
-            if isinstance(round_.decision, Replan):
+            last = round_ is rounds[-1]
+            if isinstance(round_.decision, Replan) and not (replan and last):
                 lines.append(f"Replan: {round_.decision.reason}")
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)

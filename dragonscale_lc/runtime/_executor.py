@@ -155,6 +155,7 @@ class Run:
         self._seq = 0
         self._closed = False
         self._cancelled = False
+        self._cancel_reason: str | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._threads: ThreadPoolExecutor | None = None
 
@@ -203,6 +204,10 @@ class Run:
         self._seq += 1
         self._nodes[task.id] = node
         self._unsettled += 1
+        if self._cancelled:
+            # fail_fast cancelled the run: later tasks are recorded, not run.
+            self._settle(node, TaskStatus.CANCELLED)
+            return
         for dep in task.dependencies:
             dep_status = self._nodes[dep].record.status
             if not dep_status.is_terminal:
@@ -220,7 +225,26 @@ class Run:
         if record.status is TaskStatus.DONE:
             return record.output
         error = record.error or RunError(f"task {task_id!r} was {record.status.value}")
-        return ErrorObservation(task_id, error)
+        return ErrorObservation(task_id, error, cause=self._root_failure(task_id))
+
+    def _root_failure(self, task_id: Hashable) -> str | None:
+        """Describe the first failure upstream of ``task_id``, where its trouble began."""
+        root = None
+        pending = list(self.report.records[task_id].dependencies)
+        seen = set()
+        while pending:
+            dep = pending.pop()
+            if dep in seen:
+                continue
+            seen.add(dep)
+            record = self.report.records[dep]
+            if record.status is not TaskStatus.DONE:
+                root = record
+                pending.extend(record.dependencies)
+        if root is None:
+            return None
+        error = root.error or RunError(f"task {root.id!r} was {root.status.value}")
+        return f"task {root.id} ({root.name}) {type(error).__name__}: {error}"
 
     def close(self) -> None:
         """Declare that no more tasks will be added."""
@@ -251,15 +275,16 @@ class Run:
 
     async def cancel(self) -> None:
         """Cancel every task that has not settled, await them, and close the run."""
+        self._closed = True
         started = self._cancel_all()
         if started:
             await asyncio.gather(*started, return_exceptions=True)
 
-    def _cancel_all(self) -> list[asyncio.Task[Any]]:
+    def _cancel_all(self, reason: str | None = None) -> list[asyncio.Task[Any]]:
         # Tasks that have not started settle at once; running ones settle in
         # their done callbacks once the cancellation reaches them.
-        self._closed = True
         self._cancelled = True
+        self._cancel_reason = reason
         started = []
         for node in self._nodes.values():
             if node.asyncio_task is not None:
@@ -329,7 +354,8 @@ class Run:
             logger.debug("task %r (%s) failed: %r", node.task.id, node.task.name, error)
             self._settle(node, TaskStatus.FAILED)
             if self._executor.failure_policy is FailurePolicy.FAIL_FAST and not self._cancelled:
-                self._cancel_all()
+                task = node.task
+                self._cancel_all(f"task {task.id!r} ({task.name}) failed: {error!r}")
         else:
             node.record.output = asyncio_task.result()
             self._settle(node, TaskStatus.DONE)
@@ -338,6 +364,8 @@ class Run:
     def _settle(self, node: _Node, status: TaskStatus) -> None:
         record = node.record
         record.status = status
+        if status is TaskStatus.CANCELLED and record.error is None and self._cancel_reason:
+            record.error = RunError(f"cancelled because {self._cancel_reason}")
         self._unsettled -= 1
         self._publish(f"task.{_TOPIC_BY_STATUS[status]}", lambda: _event_data(record))
         for child_id in self.graph.dependents(node.task.id):
@@ -391,7 +419,17 @@ class Run:
         # variables (LangChain callbacks among them) follow it into the thread.
         context = contextvars.copy_context()
         call = functools.partial(context.run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        threads = self._threads
+        try:
+            return await asyncio.get_running_loop().run_in_executor(threads, call)
+        except asyncio.CancelledError:
+            # A sync call cannot be interrupted, so its thread stays busy until
+            # the call returns. Later calls get a fresh pool instead of
+            # queueing behind it; the old pool ends once its calls return.
+            if self._threads is threads:
+                threads.shutdown(wait=False)
+                self._threads = None
+            raise
 
 
 _TOPIC_BY_STATUS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Container, Hashable, Iterable, Iterator
 
 from .._errors import GraphError
 from ._task import Task
@@ -71,15 +71,14 @@ class TaskGraph:
         for task in tasks:
             self._insert(task)
         if len(self.topological_order()) < len(self._tasks):
-            raise GraphError(f"the graph has a cycle: {' -> '.join(map(repr, self._find_cycle()))}")
+            raise GraphError(f"the graph has a cycle: {_describe_path(self._find_cycle())}")
 
-    def _check_new(self, task: Task, *, known: Iterable[Hashable]) -> None:
+    def _check_new(self, task: Task, *, known: Container[Hashable]) -> None:
         if task.id in self._tasks:
             raise GraphError(f"duplicate task id {task.id!r}: every task needs its own id")
         if task.id in task.dependencies:
             raise GraphError(f"task {task.id!r} depends on itself")
-        known_ids = set(known)
-        missing = sorted((dep for dep in task.dependencies if dep not in known_ids), key=repr)
+        missing = sorted((dep for dep in task.dependencies if dep not in known), key=repr)
         if missing:
             names = ", ".join(map(repr, missing))
             raise GraphError(
@@ -93,24 +92,36 @@ class TaskGraph:
             self._dependents.setdefault(dep, []).append(task.id)
 
     def _find_cycle(self) -> list[Hashable]:
-        # Depth-first search with colours; the grey stack is the current path,
-        # so the first back edge closes a cycle on it.
-        colour: dict[Hashable, int] = {}
-        path: list[Hashable] = []
-
-        def visit(tid: Hashable) -> list[Hashable] | None:
-            colour[tid] = 1
-            path.append(tid)
-            for child in self._dependents.get(tid, ()):
-                if colour.get(child) == 1:
+        # Iterative depth-first search, so long cycles cannot exhaust the
+        # recursion limit. The stack holds the current path; the first edge
+        # back into it closes a cycle.
+        done: set[Hashable] = set()
+        for root in self._tasks:
+            if root in done:
+                continue
+            path: list[Hashable] = [root]
+            on_path = {root}
+            children = [iter(self._dependents.get(root, ()))]
+            while children:
+                child = next(children[-1], None)
+                if child is None:
+                    finished = path.pop()
+                    on_path.discard(finished)
+                    done.add(finished)
+                    children.pop()
+                    continue
+                if child in on_path:
                     return [*path[path.index(child) :], child]
-                if child not in colour and (cycle := visit(child)):
-                    return cycle
-            colour[tid] = 2
-            path.pop()
-            return None
-
-        for tid in self._tasks:
-            if tid not in colour and (cycle := visit(tid)):
-                return cycle
+                if child not in done:
+                    path.append(child)
+                    on_path.add(child)
+                    children.append(iter(self._dependents.get(child, ())))
         return []
+
+
+def _describe_path(path: list[Hashable], *, shown: int = 12) -> str:
+    if len(path) <= shown:
+        return " -> ".join(map(repr, path))
+    head = " -> ".join(map(repr, path[: shown // 2]))
+    tail = " -> ".join(map(repr, path[-shown // 2 :]))
+    return f"{head} -> ... -> {tail} ({len(path) - 1} tasks)"

@@ -46,18 +46,26 @@ class ErrorObservation(str):
 
     task_id: Hashable
     error: BaseException
+    cause: str | None
 
-    def __new__(cls, task_id: Hashable, error: BaseException) -> ErrorObservation:
+    def __new__(
+        cls, task_id: Hashable, error: BaseException, cause: str | None = None
+    ) -> ErrorObservation:
         text = f"ERROR in task {task_id}: {type(error).__name__}: {error}"
+        if cause is not None:
+            text += f" (its input came from a failed task: {cause})"
         self = super().__new__(cls, text)
         self.task_id = task_id
         self.error = error
+        self.cause = cause
         return self
 
-    def __reduce__(self) -> tuple[type[ErrorObservation], tuple[Hashable, BaseException]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[ErrorObservation], tuple[Hashable, BaseException, str | None]]:
         # str's own reduce passes only the text to __new__, so copy and pickle
         # (checkpointers among them) would fail without this.
-        return (type(self), (self.task_id, self.error))
+        return (type(self), (self.task_id, self.error, self.cause))
 
 
 def find_refs(value: Any) -> Iterator[Ref]:

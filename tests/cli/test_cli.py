@@ -126,14 +126,62 @@ def test_run_failed_task_reports_error(runner: CliRunner, tmp_path: Path) -> Non
 
 
 def test_run_malformed_plan_names_line(runner: CliRunner, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path, '1. math("1 + 1")\n2. math("2 + 2")\n3. math("$1 + $2"\n4. join()\n')
+    plan = write_plan(
+        tmp_path, '1. math("1 + 1")\n2. math("2 + 2")\n3. math("$1 + $2"\n4. join()\n'
+    )
 
-    result = runner.invoke(app, ["run", "Sum?", "--plan", plan, "--json"])
+    result = runner.invoke(app, ["run", "Sum?", "--plan", plan])
 
     assert result.exit_code == 1
-    assert result.stdout == ""
     assert "line 3" in result.stderr
     assert "closing parenthesis is missing" in result.stderr
+    assert 'math("$1 + $2"' in result.stderr
+
+
+def test_run_malformed_plan_json_keeps_results(runner: CliRunner, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, '1. math("1 + 1")\n2. math("x", ["$1"]\n3. math("$1 * 3")\n')
+
+    code, output = run_json(runner, "run", "Sum?", "--plan", plan)
+
+    assert code == 1
+    assert output["answer"] is None
+    assert "line 2" in output["error"]
+    assert {task["id"]: task["output"] for task in output["tasks"]} == {1: 2.0, 3: 6.0}
+
+
+def test_run_plan_with_byte_order_mark(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b'\xef\xbb\xbf1. math("2 + 2")\n2. math("$1 * 5")\n3. join()\n')
+
+    code, output = run_json(runner, "run", "Twenty?", "--plan", str(path))
+
+    assert code == 0
+    assert output["answer"] == "20"
+
+
+def test_run_plan_not_utf8(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b'\xff1. math("1")\n')
+
+    result = runner.invoke(app, ["run", "Q?", "--plan", str(path)])
+
+    assert result.exit_code == 2
+    assert "it is not UTF-8 text (invalid byte at offset 0)" in result.stderr
+
+
+def test_run_model_without_key(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["run", "Q?", "--model", "gpt-4o"])
+
+    assert result.exit_code == 2
+    assert "model 'gpt-4o' needs OPENAI_API_KEY" in result.stderr
+    assert "--base-url" in result.stderr
+
+
+def test_run_help_names_environment_variables(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+
+    assert "env DRAGONSCALE_MODEL" in result.stdout
+    assert "env OPENAI_BASE_URL" in result.stdout
 
 
 def test_run_plan_with_unknown_tool(runner: CliRunner, tmp_path: Path) -> None:

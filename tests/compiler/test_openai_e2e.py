@@ -443,8 +443,8 @@ async def test_replan_continues_numbering(router: respx.MockRouter) -> None:
     replan_prompt = server.prompt("planner", 1)
     assert f'1. country_facts("Japan")\nObservation: {JAPAN}' in replan_prompt
     assert '2. country_facts("Vietnam", field="area")\nObservation: 331212' in replan_prompt
-    assert f"Replan: {REPLAN_REASON}" in replan_prompt
     assert f"Reason for a new plan: {REPLAN_REASON}" in replan_prompt
+    assert replan_prompt.count(REPLAN_REASON) == 1
     assert "Number its calls from 3 on." in replan_prompt
     assert message.content == "1.42"
     assert message.response_metadata["dragonscale"]["replans"] == 1

@@ -767,3 +767,81 @@ def test_any_text_never_raises(text: str, cuts: list[int], known: tuple[int, ...
         assert task.id not in defined
         assert task.dependencies <= defined
         defined.add(task.id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NOISE, st.lists(st.integers(min_value=0), max_size=30))
+def test_any_text_chunked_matches_whole(text: str, cuts: list[int]) -> None:
+    whole = parse(text, tools=TOOLS)
+    parser = StreamingPlanParser(TOOLS)
+
+    feed_chunks(parser, split(text, cuts))
+
+    assert summary(parser.tasks) == summary(whole.tasks)
+    assert messages(parser) == messages(whole)
+    assert parser.warnings == whole.warnings
+    assert parser.trailing_text == whole.trailing_text
+
+
+# -- step headers, join and ignored text --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '**4.** rank("z")',
+        '4: rank("z")',
+        'Step 4: rank("z")',
+        'task 4) rank("z")',
+        '- 4. `rank`("z")',
+        '> 4. **rank**("z")',
+    ],
+)
+def test_step_header_variants(line: str) -> None:
+    parser = parse(line)
+
+    assert calls(parser.tasks) == ['4. rank("z")']
+    assert messages(parser) == []
+
+
+def test_join_without_parenthesis_ends_at_its_line() -> None:
+    parser = parse('1. calc("1")\n2. join(\n3. calc("2")\n')
+
+    assert calls(parser.tasks) == ['1. calc("1")']
+    assert parser.trailing_text == '3. calc("2")'
+    assert parser.warnings == ["line 2: join( has no closing parenthesis"]
+
+
+def test_text_after_call_is_a_warning() -> None:
+    parser = parse('1. calc("4") and then some\n2. join()\n')
+
+    assert calls(parser.tasks) == ['1. calc("4")']
+    assert parser.warnings == ["line 1: ignored text after the call: and then some"]
+
+
+def test_text_after_call_warned_when_streamed() -> None:
+    parser = StreamingPlanParser()
+
+    emitted = feed_chunks(parser, ['1. calc("4")', " 2. rank(", '"x")\n', "3. join()"])
+
+    assert calls(emitted[0]) == ['1. calc("4")']
+    assert parser.tasks == emitted[0]
+    assert parser.warnings == ['line 1: ignored text after the call: 2. rank("x")']
+
+
+def test_long_argument_in_small_chunks() -> None:
+    text = '1. fetch_page("' + 'ab\\"c' * 4000 + '")\n2. join()\n'
+    parser = StreamingPlanParser()
+
+    feed_chunks(parser, [text[i : i + 7] for i in range(0, len(text), 7)])
+
+    assert len(parser.tasks) == 1
+    assert parser.tasks[0].args == ('ab"c' * 4000,)
+
+
+def test_triple_quote_split_across_chunks() -> None:
+    parser = StreamingPlanParser()
+
+    feed_chunks(parser, ['1. calc("', '""x)', "y", '"', '"', '")\n'])
+
+    assert parser.tasks[0].args == ("x)y",)

@@ -29,7 +29,13 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.tools import BaseTool, tool
 from pydantic import Field
 
-from dragonscale_lc._errors import ConfigurationError, PlanError, ReplanLimitError, UsageError
+from dragonscale_lc._errors import (
+    ConfigurationError,
+    PlanError,
+    ReplanLimitError,
+    TaskError,
+    UsageError,
+)
 from dragonscale_lc.compiler import LLMCompiler
 from dragonscale_lc.tools import builtin_tools
 
@@ -410,9 +416,11 @@ async def test_replan_prompt_carries_history_and_reason() -> None:
 
     prompt = planner.prompt(1)
     assert 'Plan 1:\n1. harbour("north")\nObservation: 120\n2. harbour("south")' in prompt
-    assert "Replan: the distance is not computed yet" in prompt
     assert "Reason for a new plan: the distance is not computed yet" in prompt
+    assert prompt.count("the distance is not computed yet") == 1
+    assert "Plan 2:" not in prompt
     assert "Number its calls from 3 on" in prompt
+    assert "You may reference the outputs above" in prompt
 
 
 async def test_replan_continues_numbering_without_rerunning() -> None:
@@ -826,3 +834,80 @@ def test_callbacks_in_sync_invoke() -> None:
 
     assert sorted(events.started) == [1, 2, 3]
     assert sorted(events.ended) == [1, 2, 3]
+
+
+async def test_replan_after_only_errors_offers_no_outputs() -> None:
+    planner, joiner = models(
+        ['1. telescope("north")\n2. join()\n', '1. harbour("north")\n2. join()\n'], [finish("120")]
+    )
+
+    await compiler_for(planner, joiner).ainvoke(QUESTION)
+
+    prompt = planner.prompt(1)
+    assert "unknown tool 'telescope'" in prompt
+    assert "You may reference the outputs above" not in prompt
+
+
+# -- failure policy and early stops -------------------------------------------------
+
+
+@tool
+def flaky_gauge(station: str) -> float:
+    """Read a gauge that is offline."""
+    raise ConnectionError(f"gauge {station} is offline")
+
+
+async def test_fail_fast_streamed_plan_raises_task_error() -> None:
+    planner, _ = models(['1. flaky_gauge("a")\n2. harbour("north")\n3. math("$2 + 1")\n4. join()'])
+    compiler = compiler_for(
+        planner, tools=[flaky_gauge, *TOOLS, *builtin_tools()], failure_policy="fail_fast"
+    )
+
+    with pytest.raises(
+        TaskError, match="task 1 \\(flaky_gauge\\) failed and the failure"
+    ) as caught:
+        await compiler.ainvoke(QUESTION)
+
+    statuses = {record.id: record.status.value for record in caught.value.report}
+    assert statuses[1] == "failed"
+    assert "cancelled" in statuses.values()
+    cancelled = [record for record in caught.value.report if record.status.value == "cancelled"]
+    assert all("because task 1 (flaky_gauge) failed" in str(r.error) for r in cancelled)
+
+
+async def test_dependent_error_names_root_cause() -> None:
+    compiler = LLMCompiler(
+        tools=[flaky_gauge, *builtin_tools()],
+        plan='1. flaky_gauge("b")\n2. math("$1 * 2")\n3. join()',
+    )
+
+    result = await compiler.arun(QUESTION)
+
+    assert result.answer.startswith("ERROR in task 2: ToolException:")
+    assert "its input came from a failed task: task 1 (flaky_gauge)" in result.answer
+    assert "gauge b is offline" in result.answer
+
+
+def test_sync_stream_closed_early_cancels_tools() -> None:
+    cancelled = threading.Event()
+
+    @tool
+    async def endless(station: str) -> str:
+        """Wait for a reading that never comes."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return station
+
+    compiler = LLMCompiler(tools=[endless], plan='1. endless("a")\n2. join()')
+    stream = compiler.stream(QUESTION)
+    for chunk in stream:
+        events = chunk.additional_kwargs.get("dragonscale_events", [])
+        if any(event["topic"] == "task.started" for event in events):
+            break
+
+    stream.close()
+
+    assert cancelled.wait(GUARD)

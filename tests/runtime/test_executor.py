@@ -620,3 +620,73 @@ async def test_add_unknown_dependency_raises() -> None:
     async with DagExecutor().open() as run:
         with pytest.raises(GraphError, match="depends on unknown task 'missing'"):
             run.add(Task(id="x", fn=value, dependencies={"missing"}))
+
+
+async def test_fail_fast_cancelled_tasks_name_the_failure() -> None:
+    executor = DagExecutor(max_workers=1, failure_policy="fail_fast")
+
+    report = await asyncio.wait_for(
+        executor.run([Task(id="a", fn=refuse, priority=1), Task(id="b", fn=value)]), GUARD
+    )
+
+    assert str(report["b"].error).startswith("cancelled because task 'a' (refuse) failed")
+
+
+async def test_fail_fast_task_added_later_is_cancelled() -> None:
+    executor = DagExecutor(failure_policy="fail_fast")
+
+    async with executor.open() as run:
+        run.add(Task(id="a", fn=refuse))
+        await run.wait_idle()
+        run.add(Task(id="late", fn=value))
+        report = await run.wait()
+
+    assert report["late"].status is TaskStatus.CANCELLED
+    assert report["late"].start is None
+
+
+async def test_error_observation_names_root_failure() -> None:
+    async def double(text: str) -> str:
+        raise ValueError(f"cannot double {text[:5]!r}")
+
+    tasks = [
+        Task(id=1, fn=refuse),
+        Task(id=2, fn=double, args=(Ref(1),)),
+        Task(id=3, fn=value, args=(Ref(2),)),
+    ]
+    executor = DagExecutor()
+
+    async with executor.open() as run:
+        for task in tasks:
+            run.add(task)
+        await run.wait()
+        observation = run.output(2)
+
+    assert isinstance(observation, ErrorObservation)
+    assert observation.cause is not None
+    assert observation.cause.startswith("task 1 (refuse) ConnectionError")
+    assert "its input came from a failed task: task 1 (refuse)" in observation
+
+
+async def test_timed_out_sync_task_frees_its_worker() -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    def stuck() -> None:
+        release.wait(GUARD)
+
+    def quick(name: str) -> None:
+        ran.append(name)
+
+    tasks = [
+        Task(id="stuck", fn=stuck, timeout=0.05, priority=1),
+        Task(id="b", fn=quick, args=("b",), timeout=GUARD),
+        Task(id="c", fn=quick, args=("c",), timeout=GUARD),
+    ]
+    try:
+        report = await asyncio.wait_for(DagExecutor(max_workers=1).run(tasks), GUARD)
+    finally:
+        release.set()
+
+    assert report["stuck"].status is TaskStatus.FAILED
+    assert ran == ["b", "c"]

@@ -209,3 +209,15 @@ def test_upward_ranks_cost_function() -> None:
     costs = {"a": 0.5, "b": 4.0, "c": 0.25}
 
     assert upward_ranks(graph, lambda t: costs[t.id]) == {"a": 4.5, "b": 4.0, "c": 0.25}
+
+
+def test_long_cycle_is_reported_shortened() -> None:
+    size = 5000
+    tasks = [Task(id=i, fn=print, dependencies={(i - 1) % size}) for i in range(size)]
+
+    with pytest.raises(GraphError) as caught:
+        TaskGraph(tasks)
+
+    message = str(caught.value)
+    assert message.startswith("the graph has a cycle: 0 -> 1 -> 2")
+    assert message.endswith(f"-> {size - 1} -> 0 ({size} tasks)")
