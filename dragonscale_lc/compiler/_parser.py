@@ -145,7 +145,7 @@ class StreamingPlanParser:
         return self._consume_line(final=final, after_call=False), None
 
     def _consume_line(self, *, final: bool, after_call: bool) -> int:
-        """Consume a line that holds no call, or the rest of a call's line."""
+        """Consume a line that contains no call, or the rest of a call's line."""
         text = self._buffer
         newline = text.find("\n", self._line_search_from)
         if newline < 0 and not final:
@@ -229,6 +229,7 @@ class StreamingPlanParser:
     def _build_task(self, head: re.Match[str], arguments: str) -> PlanTask | None:
         number, tool = int(head.group(1)), head.group(2)
         source = head.group(0) + arguments + ")"
+
         if number in self._local_ids or number in self._invalid_numbers:
             self._reject(number, f"task number {number} is used twice", source, record=False)
             return None
@@ -236,6 +237,7 @@ class StreamingPlanParser:
             available = ", ".join(sorted(self._tools)) or "(none)"
             self._reject(number, f"unknown tool {tool!r}; available tools: {available}", source)
             return None
+
         task_id = self._assign_id(number)
         if task_id in self._known:
             reason = (
@@ -244,6 +246,7 @@ class StreamingPlanParser:
             )
             self._reject(number, reason, source)
             return None
+
         try:
             args, kwargs = parse_arguments(
                 arguments, number, lambda referenced: self._resolve_reference(referenced, number)
@@ -251,6 +254,7 @@ class StreamingPlanParser:
         except PlanError as error:
             self._reject(number, str(error), source)
             return None
+
         deps = frozenset(ref.task_id for ref in find_refs((args, kwargs)))
         task = PlanTask(
             id=task_id,

@@ -82,7 +82,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     task_timeout: float | None = Field(default=None, gt=0)
     """Seconds before a tool call is cancelled and becomes an error observation."""
     failure_policy: FailurePolicy = FailurePolicy.CONTINUE
-    """What happens to the tasks downstream of a failed tool call."""
+    """Policy for the tasks downstream of a failed tool call."""
 
     _toolbox: ToolBox = PrivateAttr()
 
@@ -210,7 +210,7 @@ def question_of(input: CompilerInput) -> str:
     """Return the question in a compiler input.
 
     Raises:
-        UsageError: The input holds no question.
+        UsageError: The input contains no question.
     """
     question = _find_question(input)
     if not question.strip():

@@ -33,7 +33,7 @@ REF_SENTINEL_CLOSE = "\ue001"
 
 @dataclass(frozen=True, slots=True)
 class ArgumentScan:
-    """Where an argument list ends, or why it cannot end.
+    """The end of an argument list, or the reason it cannot end.
 
     Attributes:
         end: Index of the closing parenthesis, or ``None`` while it is missing.

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 class FailurePolicy(enum.Enum):
-    """What a run does with the dependents of a task that failed.
+    """Policy for the dependents of a task that failed.
 
     ``CONTINUE`` runs them with an :class:`ErrorObservation` in place of the
     failed output (LLMCompiler's behaviour: the planner's tools and the joiner

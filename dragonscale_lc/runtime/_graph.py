@@ -93,8 +93,8 @@ class TaskGraph:
 
     def _find_cycle(self) -> list[Hashable]:
         # Iterative depth-first search, so long cycles cannot exhaust the
-        # recursion limit. The stack holds the current path; the first edge
-        # back into it closes a cycle.
+        # recursion limit. `path` is the current path from the root, and
+        # the first edge back into it closes a cycle.
         done: set[Hashable] = set()
         for root in self._tasks:
             if root in done:
