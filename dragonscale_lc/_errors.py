@@ -58,9 +58,12 @@ class RunError(DragonscaleError):
     Attributes:
         report: The run's report when the failure ended a run that had
             started tasks, so their results are not lost; otherwise ``None``.
+        replans: How many replans the compiler made before the failure, when
+            the failure ended a compiler run; otherwise ``None``.
     """
 
     report: object | None = None
+    replans: int | None = None
 
 
 class TaskError(RunError):

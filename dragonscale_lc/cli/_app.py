@@ -22,6 +22,7 @@ from .._parallelqa import is_correct, load_plans, load_questions
 from ..compiler import CompilerResult, LLMCompiler, report_tasks
 from ..runtime import ErrorObservation, RunReport
 from ..tools import builtin_tools
+from ._bench import bench_app
 from ._render import Progress, render_answer, render_plan, render_timeline
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(bench_app, name="bench")
 console = Console()
 errors = Console(stderr=True)
 
@@ -83,6 +85,8 @@ def run(
 ) -> None:
     """Answer QUESTION with the configured chat model, or run a plan file with --plan."""
     _configure_logging()
+    if not question.strip():
+        _fail("the question is empty; pass the text to answer as QUESTION.", EXIT_USAGE)
     chat_model = _chat_model(model, base_url)
     if chat_model is None and plan is None:
         _fail(
@@ -230,13 +234,19 @@ def _read_plan(path: Path) -> str:
 
 def _run_json(result: CompilerResult) -> dict[str, Any]:
     summary = result.to_dict()
-    return {"answer": summary["answer"], "tasks": summary["tasks"], "replans": summary["replans"]}
+    output = {"answer": summary["answer"], "tasks": summary["tasks"], "replans": result.replans}
+    if isinstance(result.answer, ErrorObservation):
+        # The task that computes the answer failed: no answer, and its error.
+        output["answer"] = None
+        output["error"] = str(result.answer)
+    return output
 
 
 def _error_json(error: DragonscaleError) -> dict[str, Any]:
     report = getattr(error, "report", None)
     tasks = report_tasks(report) if isinstance(report, RunReport) else []
-    return {"answer": None, "tasks": tasks, "replans": None, "error": str(error)}
+    replans = getattr(error, "replans", None) or 0
+    return {"answer": None, "tasks": tasks, "replans": replans, "error": str(error)}
 
 
 def _fail(message: str, code: int) -> NoReturn:

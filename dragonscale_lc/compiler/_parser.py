@@ -45,14 +45,17 @@ from ._scanner import ArgumentScan, ArgumentScanner
 
 __all__ = ["StreamingPlanParser", "parse_plan"]
 
-# A step number as models write it: "3.", "3)", "3:", "**3.**", "Step 3:", "- 3.".
+# A step number as models write it: "3.", "3)", "(3)", "3:", "3", "**3.**",
+# "Step 3:", "- 3.", "### 3.", "#3".
 _STEP = (
-    r"[ \t]*(?:[-*>][ \t]+)?(?:\*\*|__)?(?:(?i:step|task)[ \t]+)?"
-    r"(\d+)[ \t]*[.):](?:\*\*|__)?[ \t]*"
+    r"[ \t]*(?:[-*>][ \t]+|\#+[ \t]*)?(?:\*\*|__)?(?:(?i:step|task)[ \t]+)?"
+    r"\(?(\d+)\)?[ \t]*[.):]?(?:\*\*|__)?[ \t]*"
 )
 _CALL_HEAD = re.compile(_STEP + r"(?:\*\*|`)?([A-Za-z_][\w.\-]*)(?:\*\*|`)?[ \t]*\(")
 _JOIN_HEAD = re.compile(rf"(?:{_STEP})?(?:\*\*|`)?join(?:\*\*|`)?[ \t]*\(")
 _NUMBERED = re.compile(_STEP + r"\S")
+# A call with no step number in front of it, such as `math("1 + 1")`.
+_UNNUMBERED_CALL = re.compile(r"[ \t]*(?:[-*>`#][ \t]*)*([A-Za-z_][\w.\-]*)`?[ \t]*\(")
 _THOUGHT = re.compile(r"[ \t]*Thought[ \t]*:[ \t]*(.*)", re.IGNORECASE)
 
 
@@ -225,6 +228,17 @@ class StreamingPlanParser:
         elif numbered := _NUMBERED.match(line):
             number = int(numbered.group(1))
             self._reject(number, "expected a tool call such as `tool(arguments)`", line)
+        elif (call := _UNNUMBERED_CALL.match(line)) and self._is_tool(call.group(1)):
+            self.errors.append(
+                PlanError(
+                    f"line {self._line_no}: a call without a step number: {line[:120]}; "
+                    f"write it as `N. {call.group(1)}(...)`",
+                    line_no=self._line_no,
+                )
+            )
+
+    def _is_tool(self, name: str) -> bool:
+        return name != "join" and (self._tools is None or name in self._tools)
 
     def _build_task(self, head: re.Match[str], arguments: str) -> PlanTask | None:
         number, tool = int(head.group(1)), head.group(2)

@@ -26,13 +26,15 @@ class Planner:
         parser: StreamingPlanParser,
         on_task: Callable[[PlanTask], None],
         config: RunnableConfig | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AIMessageChunk | None:
         """Stream the model's reply into ``parser``, calling ``on_task`` for every task.
 
         Returns the whole reply as one message (its ``usage_metadata`` counts
         the planner's tokens), or ``None`` if the model sent nothing. Text after
         ``join()`` is still read, so that usage arrives, and is kept in
-        ``parser.trailing_text``.
+        ``parser.trailing_text``. When ``stop()`` returns true the stream is
+        abandoned, so a run that has already failed wastes no more tokens.
         """
         reply: AIMessageChunk | None = None
         stream = aiter(self.model.astream(list(messages), config))
@@ -46,6 +48,11 @@ class Planner:
             reply = chunk if reply is None else reply + chunk
             for task in parser.feed(chunk.text):
                 on_task(task)
+            if stop is not None and stop():
+                closing = getattr(stream, "aclose", None)
+                if closing is not None:
+                    await closing()
+                return reply
         for task in parser.close():
             on_task(task)
         return reply

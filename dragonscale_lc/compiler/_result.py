@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,7 @@ def to_jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, list | tuple):
         return [to_jsonable(item) for item in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): to_jsonable(item) for key, item in value.items()}
     return str(value)
 

@@ -117,6 +117,8 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             config: LangChain config passed to the models and tools.
             emit: Called with every progress event (topic, data).
         """
+        if not question.strip():
+            raise UsageError("the question is empty; pass the text to answer")
         config = ensure_config(config)
         workers = config.get("max_concurrency") or self.max_concurrency
         executor = DagExecutor(max_workers=workers, failure_policy=self.failure_policy)
@@ -231,7 +233,7 @@ def _find_question(input: Any) -> str:
             f"LLMCompiler got a dict with keys {sorted(input)}; expected a 'messages', "
             "'input' or 'question' key"
         )
-    if isinstance(input, Sequence):
+    if isinstance(input, Sequence) and not isinstance(input, bytes | bytearray):
         if not input:
             raise UsageError("the input has no messages; pass at least one human message")
         try:
@@ -239,7 +241,13 @@ def _find_question(input: Any) -> str:
         except (ValueError, NotImplementedError) as error:
             raise UsageError(f"LLMCompiler cannot read the input messages: {error}") from error
         humans = [message for message in messages if isinstance(message, HumanMessage)]
-        return (humans or messages)[-1].text
+        if not humans:
+            kinds = ", ".join(sorted({message.type for message in messages}))
+            raise UsageError(
+                f"the input messages ({kinds}) contain no human message to answer; "
+                "add the user's question as a human message"
+            )
+        return humans[-1].text
     raise UsageError(
         f"LLMCompiler cannot take {type(input).__name__} input; pass a question string, "
         "a list of messages, or a dict with 'messages'"

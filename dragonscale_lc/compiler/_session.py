@@ -72,6 +72,7 @@ class Session:
                 # Whatever ended the run, the tasks that ran keep their results.
                 if error.report is None:
                     error.report = run.report
+                error.replans = max(len(self.rounds) - 1, 0)
                 raise
 
     async def _rounds(self, run: Run, plan_text: str | None) -> CompilerResult:
@@ -119,7 +120,9 @@ class Session:
             has_outputs=any(record.status is TaskStatus.DONE for record in run.report),
         )
         try:
-            reply = await self.planner.astream_plan(messages, parser, start, self.config)
+            reply = await self.planner.astream_plan(
+                messages, parser, start, self.config, stop=lambda: run.cancelled
+            )
         except PlannerModelError as failure:
             raise self._model_failure(
                 "planner", self.planner.model, current.index, run, failure.error
@@ -204,7 +207,9 @@ class Session:
         failed = next((record for record in run.report if record.status is TaskStatus.FAILED), None)
         if failed is None:
             return
-        error = TaskError(
+        # A timeout keeps its own class, so `except TaskTimeoutError` still works.
+        kind = type(failed.error) if isinstance(failed.error, TaskError) else TaskError
+        error = kind(
             f"task {failed.id} ({failed.name}) failed and the failure policy is fail_fast: "
             f"{type(failed.error).__name__}: {failed.error}",
             task_id=failed.id,

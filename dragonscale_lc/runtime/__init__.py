@@ -4,31 +4,62 @@ This package has no LangChain, LangGraph, OpenAI, MCP, WebAssembly or Dask
 imports; it runs any sync or async Python callables.
 """
 
-from ._analysis import DEFAULT_COST, upward_ranks
-from ._events import Event, EventBus, Subscription
-from ._executor import DagExecutor, FailurePolicy, Run
+from ._analysis import DEFAULT_COST, CriticalPath, critical_path, downward_ranks, upward_ranks
+from ._checkpoint import CheckpointToken, Preempted, checkpoint, current_checkpoint
+from ._costs import CostModel
+from ._delta import Compaction, Delta, DeltaKind
+from ._events import DEFAULT_QUEUE_SIZE, Event, EventBus, OverflowPolicy, Subscription
+from ._executor import DagExecutor
 from ._graph import TaskGraph
+from ._outcome import Outcome, classify
+from ._pool import PoolResize, WorkerPool
+from ._ranks import IncrementalRanks
 from ._refs import ErrorObservation, Ref, Template, find_refs, resolve
 from ._report import RunReport, TaskRecord
-from ._task import Task, TaskStatus
+from ._retry import RetryPolicy, is_transient
+from ._run import Run
+from ._strategy import DispatchKey, Strategy
+from ._task import FailurePolicy, Task, TaskStatus
 
 __all__ = [
     "DEFAULT_COST",
+    "DEFAULT_QUEUE_SIZE",
+    "CheckpointToken",
+    "Compaction",
+    "CostModel",
+    "CriticalPath",
     "DagExecutor",
+    "Delta",
+    "DeltaKind",
+    "DispatchKey",
     "ErrorObservation",
     "Event",
     "EventBus",
     "FailurePolicy",
+    "IncrementalRanks",
+    "Outcome",
+    "OverflowPolicy",
+    "PoolResize",
+    "Preempted",
     "Ref",
+    "RetryPolicy",
     "Run",
     "RunReport",
+    "Strategy",
     "Subscription",
     "Task",
     "TaskGraph",
     "TaskRecord",
     "TaskStatus",
     "Template",
+    "WorkerPool",
+    "checkpoint",
+    "classify",
+    "critical_path",
+    "current_checkpoint",
+    "downward_ranks",
     "find_refs",
+    "is_transient",
     "resolve",
     "upward_ranks",
 ]

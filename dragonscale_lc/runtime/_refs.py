@@ -52,7 +52,7 @@ class ErrorObservation(str):
         cls, task_id: Hashable, error: BaseException, cause: str | None = None
     ) -> ErrorObservation:
         text = f"ERROR in task {task_id}: {type(error).__name__}: {error}"
-        if cause is not None:
+        if cause is not None and cause not in text:
             text += f" (its input came from a failed task: {cause})"
         self = super().__new__(cls, text)
         self.task_id = task_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +23,14 @@ class TaskRecord:
     name: str
     dependencies: tuple[Hashable, ...]
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
     status: TaskStatus = TaskStatus.PENDING
     output: Any = None
     error: BaseException | None = None
     start: float | None = None
     end: float | None = None
     attempts: int = 0
+    preemptions: int = 0
     worker: str | None = None
 
     @property

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._refs import find_refs
+from ._retry import RetryPolicy
 
-__all__ = ["Task", "TaskStatus"]
+__all__ = ["FailurePolicy", "Task", "TaskStatus"]
 
 
 class TaskStatus(enum.Enum):
@@ -30,6 +31,20 @@ class TaskStatus(enum.Enum):
     @property
     def is_terminal(self) -> bool:
         return self in _TERMINAL
+
+
+class FailurePolicy(enum.Enum):
+    """Policy for the dependents of a task that failed.
+
+    ``CONTINUE`` runs them with an :class:`ErrorObservation` in place of the
+    failed output (LLMCompiler's behaviour: the planner's tools and the joiner
+    see the error). ``SKIP_DEPENDENTS`` marks every task downstream of the
+    failure as skipped. ``FAIL_FAST`` cancels the whole run.
+    """
+
+    CONTINUE = "continue"
+    SKIP_DEPENDENTS = "skip_dependents"
+    FAIL_FAST = "fail_fast"
 
 
 _TERMINAL = frozenset(
@@ -58,6 +73,9 @@ class Task:
             urgent work.
         idempotent: Running the task twice is harmless, so it may be restarted.
         cacheable: Its output depends only on its arguments.
+        retry: Retry policy for transient errors, or ``None`` for the executor's.
+        resources: Keys besides the name whose concurrency caps apply, such as
+            ``"mcp:search-server"``.
 
     Example:
         >>> from dragonscale_lc.runtime import Ref, Task
@@ -77,9 +95,17 @@ class Task:
     preemptible: bool = False
     idempotent: bool = True
     cacheable: bool = False
+    retry: RetryPolicy | None = None
+    resources: tuple[str, ...] = ()
+    has_refs: bool = field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:
-        referenced = {ref.task_id for ref in find_refs((self.args, self.kwargs))}
-        object.__setattr__(self, "dependencies", frozenset(self.dependencies) | referenced)
+        if self.args or self.kwargs:
+            referenced = {ref.task_id for ref in find_refs((self.args, self.kwargs))}
+        else:
+            referenced = set()
+        object.__setattr__(self, "has_refs", bool(referenced))
+        if referenced or not isinstance(self.dependencies, frozenset):
+            object.__setattr__(self, "dependencies", frozenset(self.dependencies) | referenced)
         if not self.name:
             object.__setattr__(self, "name", getattr(self.fn, "__name__", type(self.fn).__name__))

@@ -114,7 +114,9 @@ def evaluate(expression: str) -> float:
 
 
 def _parse(expression: str) -> ast.Expression:
-    text = expression.strip()
+    # Line breaks inside an expression are plain white space in arithmetic,
+    # but Python's parser only accepts them inside parentheses.
+    text = " ".join(expression.split())
     if not text:
         raise ToolException(
             f"The expression is empty. Pass one arithmetic expression such as {_EXAMPLE}."
@@ -130,8 +132,8 @@ def _parse(expression: str) -> ast.Expression:
     except SyntaxError as error:
         raise ToolException(
             f"{_shorten(text)!r} is not an arithmetic expression ({error.msg}, at character "
-            f"{error.offset}). Pass one expression such as {_EXAMPLE}, with numbers in place "
-            "of words."
+            f"{error.offset or len(text)}). Pass one expression such as {_EXAMPLE}, "
+            "with numbers in place of words."
         ) from error
 
     if _depth(tree) > MAX_DEPTH:

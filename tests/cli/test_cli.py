@@ -199,3 +199,33 @@ def test_run_missing_plan_file(runner: CliRunner, tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "cannot read plan file" in result.stderr
+
+
+def test_run_failed_answer_json_has_error(runner: CliRunner, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, '1. math("2 +")\n2. join()\n')
+
+    code, output = run_json(runner, "run", "Broken?", "--plan", plan)
+
+    assert code == 1
+    assert output["answer"] is None
+    assert output["error"].startswith("ERROR in task 1: ToolException:")
+    assert output["replans"] == 0
+
+
+def test_run_plan_error_json_counts_replans(runner: CliRunner, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, "1. sqrt(4)\n2. join()\n")
+
+    code, output = run_json(runner, "run", "Root?", "--plan", plan)
+
+    assert code == 1
+    assert output["replans"] == 0
+    assert "unknown tool 'sqrt'" in output["error"]
+
+
+def test_run_empty_question(runner: CliRunner, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, '1. math("1")\n')
+
+    result = runner.invoke(app, ["run", "  ", "--plan", plan])
+
+    assert result.exit_code == 2
+    assert "the question is empty" in result.stderr

@@ -845,3 +845,29 @@ def test_triple_quote_split_across_chunks() -> None:
     feed_chunks(parser, ['1. calc("', '""x)', "y", '"', '"', '")\n'])
 
     assert parser.tasks[0].args == ("x)y",)
+
+
+@pytest.mark.parametrize(
+    "line", ['(4) rank("z")', '4 rank("z")', '#4 rank("z")', '### 4. rank("z")']
+)
+def test_more_step_number_forms(line: str) -> None:
+    parser = parse(line)
+
+    assert calls(parser.tasks) == ['4. rank("z")']
+
+
+def test_call_without_step_number_is_error() -> None:
+    parser = parse('1. calc("1")\nrank("z")\n2. join()', tools=TOOLS)
+
+    assert only_error(parser) == (
+        'line 2: a call without a step number: rank("z"); write it as `N. rank(...)`'
+    )
+
+
+def test_prose_mentioning_a_tool_is_ignored() -> None:
+    parser = parse(
+        'I will call calc("1") next.\nThought: calc(2) is enough\n1. calc("1")', tools=TOOLS
+    )
+
+    assert messages(parser) == []
+    assert calls(parser.tasks) == ['1. calc("1")']

@@ -34,9 +34,10 @@ from dragonscale_lc._errors import (
     PlanError,
     ReplanLimitError,
     TaskError,
+    TaskTimeoutError,
     UsageError,
 )
-from dragonscale_lc.compiler import LLMCompiler
+from dragonscale_lc.compiler import LLMCompiler, Planner, StreamingPlanParser
 from dragonscale_lc.tools import builtin_tools
 
 GUARD = 10.0
@@ -911,3 +912,59 @@ def test_sync_stream_closed_early_cancels_tools() -> None:
     stream.close()
 
     assert cancelled.wait(GUARD)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ([("assistant", "hello")], "contain no human message"),
+        (b"hi", "cannot take bytes input"),
+    ],
+)
+def test_input_without_question_rejected(bad: Any, message: str) -> None:
+    compiler = LLMCompiler(tools=builtin_tools(), plan='1. math("1")')
+
+    with pytest.raises(UsageError, match=message):
+        compiler.invoke(bad)
+
+
+async def test_planner_stops_reading_when_told() -> None:
+    planner, _ = models([Reply(['1. harbour("north")\n', '2. harbour("south")\n', "3. join()"])])
+    parser = StreamingPlanParser()
+    started: list[int] = []
+
+    reply = await Planner(planner).astream_plan(
+        [HumanMessage("plan")], parser, lambda task: started.append(task.id), stop=lambda: True
+    )
+
+    assert started == [1]
+    assert reply is not None
+    assert reply.text == '1. harbour("north")\n'
+
+
+async def test_fail_fast_keeps_timeout_class() -> None:
+    @tool
+    async def stalled(station: str) -> str:
+        """Never answer."""
+        await asyncio.Event().wait()
+        return station
+
+    compiler = LLMCompiler(
+        tools=[stalled], plan='1. stalled("a")', failure_policy="fail_fast", task_timeout=0.05
+    )
+
+    with pytest.raises(TaskTimeoutError, match="failed and the failure policy is fail_fast"):
+        await compiler.ainvoke(QUESTION)
+
+
+async def test_skipped_task_names_the_failure() -> None:
+    compiler = LLMCompiler(
+        tools=[flaky_gauge, *builtin_tools()],
+        plan='1. flaky_gauge("c")\n2. math("$1 + 1")\n3. math("5")',
+        failure_policy="skip_dependents",
+    )
+
+    result = await compiler.arun(QUESTION)
+
+    assert result.report[2].status.value == "skipped"
+    assert str(result.report[2].error).startswith("skipped because task 1 (flaky_gauge)")

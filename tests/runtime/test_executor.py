@@ -381,17 +381,23 @@ async def test_skip_dependents_streamed_task_with_two_failed_deps() -> None:
 
 async def test_fail_fast_cancels_the_rest() -> None:
     gate = asyncio.Event()
+    b_started = asyncio.Event()
     cancelled: list[str] = []
 
     async def hang() -> None:
+        b_started.set()
         try:
             await gate.wait()
         except asyncio.CancelledError:
             cancelled.append("b")
             raise
 
+    async def refuse_once_b_runs() -> None:
+        await b_started.wait()
+        await refuse()
+
     tasks = [
-        Task(id="a", fn=refuse, priority=1),
+        Task(id="a", fn=refuse_once_b_runs, priority=1),
         Task(id="b", fn=hang, priority=1),
         Task(id="queued", fn=value),
         Task(id="after-a", fn=value, args=(Ref("a"),)),

@@ -221,3 +221,242 @@ def test_long_cycle_is_reported_shortened() -> None:
     message = str(caught.value)
     assert message.startswith("the graph has a cycle: 0 -> 1 -> 2")
     assert message.endswith(f"-> {size - 1} -> 0 ({size} tasks)")
+
+
+# -- add_edge -----------------------------------------------------------------------
+
+
+def test_add_edge_makes_child_depend_on_parent() -> None:
+    graph = TaskGraph([task("a"), task("b")])
+
+    graph.add_edge("a", "b")
+
+    assert graph["b"].dependencies == frozenset({"a"})
+    assert graph.dependents("a") == ("b",)
+    assert graph.topological_order() == ["a", "b"]
+
+
+def test_add_edge_from_a_later_task_reorders() -> None:
+    graph = TaskGraph([task("early")])
+    graph.add(task("late"))
+
+    graph.add_edge("late", "early")
+
+    assert graph.topological_order() == ["late", "early"]
+
+
+def test_add_edge_keeps_the_rest_of_the_task() -> None:
+    graph = TaskGraph([task("a"), Task(id="b", fn=noop, args=(1,), priority=3, cost=2.0)])
+
+    graph.add_edge("a", "b")
+
+    assert (graph["b"].args, graph["b"].priority, graph["b"].cost) == ((1,), 3, 2.0)
+
+
+def test_add_edge_unknown_task() -> None:
+    graph = TaskGraph([task("a")])
+    expected = "cannot add edge 'a' -> 'x': unknown task 'x': add the task before the edge"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add_edge("a", "x")
+
+
+def test_add_edge_unknown_tasks_are_all_named() -> None:
+    expected = "cannot add edge 'y' -> 'x': unknown task 'x', 'y': add the task before the edge"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        TaskGraph().add_edge("y", "x")
+
+
+def test_add_edge_to_itself() -> None:
+    graph = TaskGraph([task("a")])
+    expected = "cannot add edge 'a' -> 'a': a task cannot depend on itself"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add_edge("a", "a")
+
+
+def test_add_edge_twice_is_an_error() -> None:
+    graph = TaskGraph([task("a"), task("b", "a")])
+    expected = "cannot add edge 'a' -> 'b': task 'b' already depends on 'a'"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add_edge("a", "b")
+
+    assert graph.version == 0
+
+
+def test_add_edge_cycle_names_its_path() -> None:
+    graph = TaskGraph([task("a"), task("b", "a"), task("c", "b")])
+    expected = "cannot add edge 'c' -> 'a': it would close the cycle 'c' -> 'a' -> 'b' -> 'c'"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add_edge("c", "a")
+
+    assert graph["a"].dependencies == frozenset()
+    assert graph.dependents("c") == ()
+    assert graph.version == 0
+
+
+def test_add_edge_cycle_reports_a_shortest_path() -> None:
+    # Two routes lead from a to d; the direct one closes the shorter cycle.
+    graph = TaskGraph([task("a"), task("b", "a"), task("c", "b"), task("d", "c", "a")])
+    expected = "cannot add edge 'd' -> 'a': it would close the cycle 'd' -> 'a' -> 'd'"
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.add_edge("d", "a")
+
+
+def test_add_edge_long_cycle_is_reported_shortened() -> None:
+    size = 5000
+    graph = TaskGraph([task(0), *(task(i, i - 1) for i in range(1, size))])
+
+    with pytest.raises(GraphError) as caught:
+        graph.add_edge(size - 1, 0)
+
+    message = str(caught.value)
+    assert message.startswith(f"cannot add edge {size - 1} -> 0: it would close the cycle ")
+    assert message.endswith(f"-> {size - 1} ({size} tasks)")
+
+
+# -- drop ---------------------------------------------------------------------------
+
+
+def test_drop_exit_task(diamond: TaskGraph) -> None:
+    diamond.drop("e")
+
+    assert "e" not in diamond
+    assert (diamond.dependents("c"), diamond.dependents("d")) == ((), ())
+    assert sorted(diamond.topological_order()) == ["a", "b", "c", "d"]
+
+
+def test_dropped_id_can_be_added_again(diamond: TaskGraph) -> None:
+    diamond.drop("e")
+
+    diamond.add(task("e", "a"))
+
+    assert diamond.dependents("a") == ("c", "e")
+    assert diamond.dependents("c") == ()
+
+
+def test_drop_task_others_depend_on() -> None:
+    graph = TaskGraph([task("a"), task("b", "a")])
+    expected = (
+        "cannot drop task 'a': task 'b' depends on it; "
+        "drop those first, or pass cascade=True to drop them too"
+    )
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        graph.drop("a")
+
+    assert len(graph) == 2
+
+
+def test_drop_task_many_depend_on(diamond: TaskGraph) -> None:
+    expected = (
+        "cannot drop task 'b': tasks 'c', 'd' depend on it; "
+        "drop those first, or pass cascade=True to drop them too"
+    )
+
+    with pytest.raises(GraphError, match=exact(expected)):
+        diamond.drop("b")
+
+
+def test_drop_cascade_drops_descendants(diamond: TaskGraph) -> None:
+    delta = diamond.drop("b", cascade=True)
+
+    assert delta.ids == ("b", "c", "d", "e")
+    assert [t.id for t in diamond] == ["a"]
+    assert diamond.dependents("a") == ()
+
+
+def test_drop_cascade_keeps_other_branches() -> None:
+    graph = TaskGraph([task("a"), task("b", "a"), task("c", "a"), task("d", "c")])
+
+    graph.drop("b", cascade=True)
+
+    assert graph.dependents("a") == ("c",)
+    assert graph.topological_order() == ["a", "c", "d"]
+
+
+def test_drop_unknown_task() -> None:
+    with pytest.raises(GraphError, match=exact("cannot drop task 'x': it is not in the graph")):
+        TaskGraph().drop("x")
+
+
+# -- structure hash -----------------------------------------------------------------
+
+
+def diamond_tasks() -> list[Task]:
+    return [
+        task("a", cost=1),
+        task("b", cost=2.5),
+        task("c", "a", "b"),
+        task("d", "b"),
+        task("e", "c", "d"),
+    ]
+
+
+def test_structure_hash_ignores_build_order() -> None:
+    tasks = diamond_tasks()
+    built_by_adds = TaskGraph()
+    for t in tasks:
+        built_by_adds.add(t)
+    # The same edges, one of them added after both tasks.
+    built_with_edge = TaskGraph([task("b", cost=2.5), task("a", cost=1), task("d")])
+    built_with_edge.add(task("c", "a", "b"))
+    built_with_edge.add(task("e", "c", "d"))
+    built_with_edge.add_edge("b", "d")
+
+    hashes = {
+        TaskGraph(tasks).structure_hash(),
+        TaskGraph(reversed(tasks)).structure_hash(),
+        built_by_adds.structure_hash(),
+        built_with_edge.structure_hash(),
+    }
+
+    assert len(hashes) == 1
+
+
+def test_structure_hash_changes_with_each_kind_of_delta() -> None:
+    graph = TaskGraph(diamond_tasks())
+    seen = [graph.structure_hash()]
+
+    graph.add(task("f"))
+    seen.append(graph.structure_hash())
+    graph.add_edge("f", "e")
+    seen.append(graph.structure_hash())
+    graph.drop("e")
+    seen.append(graph.structure_hash())
+
+    assert len(set(seen)) == 4
+
+
+def test_structure_hash_returns_after_drop_and_add() -> None:
+    graph = TaskGraph(diamond_tasks())
+    before = graph.structure_hash()
+
+    graph.drop("e")
+    graph.add(task("e", "c", "d"))
+
+    assert graph.structure_hash() == before
+
+
+def test_structure_hash_covers_costs() -> None:
+    assert (
+        TaskGraph([task("a", cost=2)]).structure_hash()
+        != TaskGraph([task("a", cost=3)]).structure_hash()
+    )
+    assert (
+        TaskGraph([task("a")]).structure_hash() != TaskGraph([task("a", cost=1)]).structure_hash()
+    )
+
+
+def test_structure_hash_treats_equal_costs_alike() -> None:
+    assert TaskGraph([task("a", cost=1)]).structure_hash() == (
+        TaskGraph([task("a", cost=1.0)]).structure_hash()
+    )
+
+
+def test_structure_hash_tells_int_and_str_ids_apart() -> None:
+    assert TaskGraph([task(1)]).structure_hash() != TaskGraph([task("1")]).structure_hash()

@@ -223,3 +223,15 @@ def test_integer_arithmetic_agrees_with_python(term: Term) -> None:
     text, exact = term
 
     assert calc(text) == exact
+
+
+def test_expression_spanning_lines() -> None:
+    assert math_tool.invoke({"expression": "12 /\n    4"}) == 3.0
+
+
+def test_incomplete_expression_points_at_its_end() -> None:
+    with pytest.raises(
+        ToolException,
+        match=r"'2 \+' is not an arithmetic expression \(invalid syntax, at character 3\)",
+    ):
+        math_tool.invoke({"expression": "2 +"})

@@ -1,0 +1,570 @@
+"""Run: one execution of a growing task graph.
+
+Work is done by worker coroutines, at most one per free slot. A worker takes
+the best ready task from a binary heap, runs it, settles it (which makes its
+dependents ready) and takes the next one, so there is no polling loop, no
+superstep and no asyncio task created per graph task. A slow task holds up
+only the tasks that depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import heapq
+import logging
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._errors import RunError, TaskTimeoutError, UsageError
+from ._checkpoint import CheckpointToken, Preempted, reset_current, set_current
+from ._events import Event
+from ._graph import TaskGraph
+from ._node import Node, event_data
+from ._outcome import Outcome, classify
+from ._refs import ErrorObservation, resolve
+from ._report import RunReport, TaskRecord
+from ._task import FailurePolicy, Task, TaskStatus
+
+if TYPE_CHECKING:
+    from ._executor import DagExecutor
+
+__all__ = ["Run"]
+
+logger = logging.getLogger(__name__)
+
+_TOPIC_BY_STATUS = {
+    TaskStatus.DONE: "task.completed",
+    TaskStatus.FAILED: "task.failed",
+    TaskStatus.CANCELLED: "task.cancelled",
+    TaskStatus.SKIPPED: "task.skipped",
+}
+
+
+class Run:
+    """One execution of a growing task graph.
+
+    Tasks may be added while earlier ones run, which is how streamed plans
+    start executing before the planner has finished writing them. Leaving the
+    ``async with`` block cancels and awaits whatever is still running.
+    """
+
+    def __init__(self, executor: DagExecutor, graph: TaskGraph | None = None) -> None:
+        self._executor = executor
+        self._clock = executor.clock
+        self._events = executor.events
+        self._key = executor.dispatch_key
+        self._pool = executor.pool
+        self.graph = graph if graph is not None else TaskGraph()
+        self._prevalidated = graph is not None
+        self.report = RunReport()
+        self._nodes: dict[Hashable, Node] = {}
+        self._ready: list[tuple[Any, int, Node]] = []
+        self._running: set[Node] = set()
+        self._paused: set[Node] = set()
+        self._held: list[tuple[Any, int, Node]] = []
+        self._workers: set[asyncio.Task[None]] = set()
+        self._preemptible_running = 0  # running tasks marked preemptible
+        self._unsettled = 0
+        self._seq = 0
+        self._closed = False
+        self._cancelled = False
+        self._cancel_reason: str | None = None
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._threads: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> Run:
+        self.report.started_at = self._clock()
+        self._publish("run.started", dict)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._unsettled or self._workers:
+            await self.cancel()
+        if self._threads is not None:
+            # A sync call cannot be interrupted; its thread ends when the call
+            # returns, without holding up the caller here.
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        self._finish()
+
+    # -- adding work ---------------------------------------------------------------
+
+    def add(self, task: Task, *, rank: float = 0.0) -> None:
+        """Add ``task``; it starts as soon as its dependencies settle and a slot is free.
+
+        Raises:
+            GraphError: The id is taken, or a dependency is not in the run yet.
+            UsageError: The run was closed.
+        """
+        self.insert(task, rank=rank)
+        self.dispatch()
+
+    def insert(self, task: Task, *, rank: float = 0.0) -> None:
+        """Add ``task`` without starting work yet; :meth:`dispatch` starts it.
+
+        Queueing a whole graph first lets the ready queue order it before any
+        task takes a worker slot.
+        """
+        if self._closed:
+            raise UsageError(f"cannot add task {task.id!r}: the run is closed")
+        if not (self._prevalidated and task.id in self.graph and self.graph[task.id] is task):
+            self.graph.add(task)
+        record = TaskRecord(
+            id=task.id,
+            name=task.name,
+            dependencies=tuple(task.dependencies),
+            args=task.args,
+            kwargs=task.kwargs,
+        )
+        self.report.records[task.id] = record
+        node = Node(task, record, rank, self._seq)
+        self._seq += 1
+        self._nodes[task.id] = node
+        self._unsettled += 1
+        if self._cancelled:
+            # fail_fast cancelled the run: later tasks are recorded, not run.
+            self._settle(node, TaskStatus.CANCELLED)
+            return
+        nodes = self._nodes
+        for dep in task.dependencies:
+            parent = nodes[dep]
+            if not parent.settled:
+                node.waiting += 1
+            elif parent.record.status is not TaskStatus.DONE and not node.settled:
+                # Only the first failed dependency settles the task; a second
+                # settle would count it twice and end the run too early.
+                self._dependency_failed(node)
+        if node.waiting == 0 and not node.settled:
+            self._make_ready(node)
+
+    def output(self, task_id: Hashable) -> Any:
+        """Return a settled task's output, or an :class:`ErrorObservation` if it did not finish."""
+        record = self.report.records[task_id]
+        if record.status is TaskStatus.DONE:
+            return record.output
+        error = record.error or RunError(f"task {task_id!r} was {record.status.value}")
+        return ErrorObservation(task_id, error, cause=self._root_failure(task_id))
+
+    def _root_failure(self, task_id: Hashable) -> str | None:
+        """Describe the first failure upstream of ``task_id``, where its trouble began."""
+        root = None
+        pending = list(self.report.records[task_id].dependencies)
+        seen = set()
+        while pending:
+            dep = pending.pop()
+            if dep in seen:
+                continue
+            seen.add(dep)
+            record = self.report.records[dep]
+            if record.status is not TaskStatus.DONE:
+                root = record
+                pending.extend(record.dependencies)
+        if root is None:
+            return None
+        error = root.error or RunError(f"task {root.id!r} was {root.status.value}")
+        return f"task {root.id} ({root.name}) {type(error).__name__}: {error}"
+
+    # -- waiting and cancelling ----------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the run was cancelled, by the caller or by the fail_fast policy."""
+        return self._cancelled
+
+    def close(self) -> None:
+        """Declare that no more tasks will be added."""
+        self._closed = True
+
+    async def wait_idle(self) -> None:
+        """Wait until every task added so far has settled; the run stays open."""
+        if self._unsettled == 0:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            await self.cancel()
+            raise
+
+    async def wait(self) -> RunReport:
+        """Close the run, wait for every task to settle and return the report.
+
+        Cancelling the caller cancels every task of the run and awaits them
+        before the cancellation propagates.
+        """
+        self.close()
+        await self.wait_idle()
+        self._finish()
+        return self.report
+
+    async def cancel(self) -> None:
+        """Cancel every task that has not settled, await them, and close the run."""
+        self._closed = True
+        workers = self._cancel_all()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    def _cancel_all(self, reason: str | None = None) -> list[asyncio.Task[None]]:
+        # Tasks that have not started settle at once; running ones settle in
+        # their workers once the cancellation reaches them.
+        self._cancelled = True
+        self._cancel_reason = reason
+        current = asyncio.current_task()
+        workers = [worker for worker in self._workers if worker is not current]
+        for worker in workers:
+            worker.cancel()
+        for node in list(self._nodes.values()):
+            if node.settled:
+                continue
+            if node.worker is None or not node.executing:
+                # Not started, or its worker was cancelled before it ran, in
+                # which case the worker never gets to settle it.
+                self._discard_running(node)
+                self._settle(node, TaskStatus.CANCELLED)
+        return workers
+
+    # -- the ready queue and workers -----------------------------------------------
+
+    def _make_ready(self, node: Node) -> None:
+        node.record.status = TaskStatus.READY
+        node.entry = (self._key(node.priority, node.rank), node.seq, node)
+        heapq.heappush(self._ready, node.entry)
+        if self._events.active:
+            self._publish("task.ready", lambda: {"task_id": node.task.id, "name": node.task.name})
+
+    def dispatch(self) -> None:
+        """Start a worker for each ready task while slots are free, and pre-empt if needed."""
+        if self._cancelled:
+            return
+        while len(self._running) < self._executor.limit:
+            node = self._take()
+            if node is None:
+                return
+            self._begin(node)
+            worker = asyncio.get_running_loop().create_task(self._work(node))
+            node.worker = worker
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        if self._ready and self._preemptible_running:
+            entry = self._ready[0]
+            if entry[2].entry is entry and entry[2].record.status is TaskStatus.READY:
+                self._preempt_for(entry[2])
+
+    def _take(self) -> Node | None:
+        """Pop the best ready task that may start now, or ``None`` when there is none."""
+        while self._ready and len(self._running) < self._executor.limit:
+            entry = heapq.heappop(self._ready)
+            node = entry[2]
+            if node.entry is not entry or node.record.status is not TaskStatus.READY:
+                continue  # a stale entry: the task was requeued or settled since
+            if self._pool is not None and not self._pool.can_start(node.keys):
+                self._held.append(entry)  # queued again when a slot of its key frees
+                continue
+            if node in self._paused:
+                self._resume(node)
+                continue
+            return node
+        return None
+
+    async def _work(self, node: Node | None) -> None:
+        # A worker keeps taking the next ready task itself, so a graph runs on
+        # a handful of asyncio tasks rather than one per graph task.
+        while node is not None:
+            node.worker = asyncio.current_task()
+            await self._execute(node)
+            if self._cancelled:
+                return
+            node = self._take()
+            if node is not None:
+                self._begin(node)
+                self.dispatch()  # more ready tasks than this worker can take
+
+    # -- running one task -------------------------------------------------------------
+
+    async def _execute(self, node: Node) -> None:
+        task, record = node.task, node.record
+        node.executing = True
+        token = CheckpointToken(functools.partial(self._pause, node))
+        node.token = token
+        previous = set_current(token)
+        try:
+            output = await self._attempts(node)
+        except asyncio.CancelledError:
+            if not node.preempting:
+                self._end(node, TaskStatus.CANCELLED)
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            self._requeue(node)
+        except Preempted:
+            self._requeue(node)
+        except Exception as error:
+            record.error = error
+            logger.debug("task %r (%s) failed: %r", task.id, task.name, error)
+            self._end(node, TaskStatus.FAILED)
+            if self._executor.failure_policy is FailurePolicy.FAIL_FAST and not self._cancelled:
+                self._cancel_all(f"task {task.id!r} ({task.name}) failed: {error!r}")
+        else:
+            record.output = output
+            self._end(node, TaskStatus.DONE)
+        finally:
+            reset_current(previous)
+
+    def _begin(self, node: Node) -> None:
+        record = node.record
+        record.status = TaskStatus.RUNNING
+        record.start = self._clock() - self.report.started_at
+        record.worker = "event-loop" if node.is_async else "thread"
+        self._running.add(node)
+        if node.task.preemptible:
+            self._preemptible_running += 1
+        if self._pool is not None:
+            self._pool.acquire(node.keys)
+
+    async def _attempts(self, node: Node) -> Any:
+        task, record = node.task, node.record
+        # Arguments are built inside the worker, so one that cannot be built
+        # (a list output used as a dict key) fails this task instead of
+        # raising out of the dispatcher and leaving the run waiting forever.
+        args = resolve(task.args, self.output) if task.has_refs else task.args
+        kwargs = resolve(task.kwargs, self.output) if task.has_refs else task.kwargs
+        record.args, record.kwargs = args, kwargs
+        if self._events.active:
+            self._publish("task.started", lambda: _started_data(task, args, kwargs))
+        policy = task.retry or self._executor.retry
+        if policy is None or policy.attempts == 1:
+            record.attempts += 1
+            return await self._call(node, args, kwargs)
+        async for attempt in policy.retrying(
+            sleep=self._executor.sleep, before_sleep=functools.partial(self._retrying, node)
+        ):
+            with attempt:
+                record.attempts += 1
+                return await self._call(node, args, kwargs)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _retrying(self, node: Node, state: Any) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.info("retrying task %r (%s) after %r", node.task.id, node.task.name, error)
+        self._publish(
+            "task.retrying",
+            lambda: {
+                "task_id": node.task.id,
+                "name": node.task.name,
+                "attempt": state.attempt_number,
+                "error": error,
+            },
+        )
+
+    async def _call(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+        task = node.task
+        timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
+        if timeout is None:
+            return await self._invoke(node, args, kwargs)
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                return await self._invoke(node, args, kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the tool itself raised TimeoutError
+            message = f"task {task.id!r} ({task.name}) timed out after {timeout:g} s"
+            raise TaskTimeoutError(message, task_id=task.id, tool=task.name) from None
+
+    async def _invoke(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+        fn = node.task.fn
+        if node.is_async:
+            return await fn(*args, **kwargs)
+        if self._threads is None:
+            # One thread per worker slot, so max_workers sync calls really run
+            # at once (the loop's default pool has only min(32, CPUs + 4)).
+            self._threads = ThreadPoolExecutor(
+                max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
+            )
+        # A copy of the worker's context goes with the call, so context
+        # variables (LangChain callbacks and the checkpoint token among them)
+        # follow it into the thread.
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        threads = self._threads
+        try:
+            return await asyncio.get_running_loop().run_in_executor(threads, call)
+        except asyncio.CancelledError:
+            # A sync call cannot be interrupted, so its thread stays busy until
+            # the call returns. Later calls get a fresh pool instead of
+            # queueing behind it; the old pool ends once its calls return.
+            if self._threads is threads:
+                threads.shutdown(wait=False)
+                self._threads = None
+            raise
+
+    # -- settling ----------------------------------------------------------------------
+
+    def _end(self, node: Node, status: TaskStatus) -> None:
+        record = node.record
+        record.end = self._clock() - self.report.started_at
+        self._release(node, outcome=status)
+        if status is TaskStatus.DONE and record.start is not None:
+            self._executor.costs.observe(node.task.name, record.end - record.start)
+        self._settle(node, status)
+
+    def _release(self, node: Node, *, outcome: TaskStatus | None) -> None:
+        node.worker = None
+        node.token = None
+        node.executing = False
+        self._discard_running(node)
+        if self._pool is None:
+            return
+        record = node.record
+        duration = (record.end or 0.0) - (record.start or 0.0)
+        error = record.error if outcome is not None else None
+        self._pool.release(
+            node.keys,
+            duration=max(duration, 0.0),
+            outcome=_pool_outcome(outcome, error),
+            error=error,
+        )
+        for entry in self._held:
+            heapq.heappush(self._ready, entry)
+        self._held.clear()
+
+    def _settle(self, node: Node, status: TaskStatus) -> None:
+        record = node.record
+        record.status = status
+        node.settled = True
+        if status is TaskStatus.CANCELLED and record.error is None and self._cancel_reason:
+            record.error = RunError(f"cancelled because {self._cancel_reason}")
+        self._unsettled -= 1
+        if self._events.active:
+            self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(record))
+        nodes = self._nodes
+        failed = status is not TaskStatus.DONE
+        for child_id in self.graph.dependents(node.task.id):
+            child = nodes[child_id]
+            if child.settled:
+                continue
+            child.waiting -= 1
+            if failed:
+                self._dependency_failed(child)
+            if child.waiting == 0 and child.record.status is TaskStatus.PENDING:
+                self._make_ready(child)
+        if self._unsettled == 0:
+            self._wake_idle_waiters()
+
+    def _dependency_failed(self, node: Node) -> None:
+        if self._cancelled:
+            self._settle(node, TaskStatus.CANCELLED)
+        elif self._executor.failure_policy is FailurePolicy.SKIP_DEPENDENTS:
+            node.record.error = RunError(
+                f"skipped because {self._root_failure(node.task.id) or 'a dependency failed'}"
+            )
+            self._settle(node, TaskStatus.SKIPPED)
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self) -> None:
+        if self.report.ended_at is not None:
+            return
+        self.report.ended_at = self._clock()
+        topic = "run.cancelled" if self._cancelled else "run.completed"
+        self._publish(topic, lambda: {"ok": self.report.ok})
+
+    def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None:
+        # The payload is built only when someone listens to the topic.
+        if self._events.active and self._events.wants(topic):
+            self._events.publish(Event(topic, data(), self._clock() - self.report.started_at))
+
+    # -- pre-emption ---------------------------------------------------------------------
+
+    def _preempt_for(self, urgent: Node) -> None:
+        """Pre-empt the least urgent running task if ``urgent`` strictly outranks it."""
+        victim = min(
+            (node for node in self._running if self._preemptible(node)),
+            key=lambda node: (node.priority, -node.seq),
+            default=None,
+        )
+        if victim is None or victim.priority >= urgent.priority or victim.preempting:
+            return
+        victim.preempting = True
+        victim.record.preemptions += 1
+        self._publish(
+            "task.preempted",
+            lambda: {"task_id": victim.task.id, "name": victim.task.name, "by": urgent.task.id},
+        )
+        token = victim.token
+        if token is not None and token.used:
+            token.request()  # it pauses, or raises Preempted, at its next checkpoint
+        elif victim.worker is not None:
+            victim.worker.cancel()
+
+    def _preemptible(self, node: Node) -> bool:
+        task = node.task
+        if not task.preemptible or node.record.preemptions >= self._executor.max_preemptions:
+            return False
+        token = node.token
+        if token is not None and token.used:
+            return True  # it cooperates: pausing loses no work
+        # Restarting loses the work done so far, which is safe only for
+        # idempotent async work; a sync call cannot be interrupted at all.
+        return node.is_async and task.idempotent
+
+    def _requeue(self, node: Node) -> None:
+        self._release(node, outcome=None)
+        node.preempting = False
+        node.record.attempts -= 1  # a pre-empted attempt does not count
+        node.priority += self._executor.aging
+        self._publish("task.requeued", lambda: {"task_id": node.task.id, "priority": node.priority})
+        self._make_ready(node)
+        self.dispatch()
+
+    def _pause(self, node: Node, token: CheckpointToken) -> asyncio.Future[None]:
+        """Release ``node``'s slot at its checkpoint; return what resumes it."""
+        self._discard_running(node)
+        node.preempting = False
+        node.priority += self._executor.aging
+        node.resume = asyncio.get_running_loop().create_future()
+        self._paused.add(node)
+        self._make_ready(node)
+        self.dispatch()
+        return node.resume
+
+    def _discard_running(self, node: Node) -> None:
+        if node in self._running:
+            self._running.remove(node)
+            if node.task.preemptible:
+                self._preemptible_running -= 1
+
+    def _resume(self, node: Node) -> None:
+        self._paused.discard(node)
+        node.record.status = TaskStatus.RUNNING
+        self._running.add(node)
+        if node.task.preemptible:
+            self._preemptible_running += 1
+        if node.resume is not None and not node.resume.done():
+            node.resume.set_result(None)
+
+
+def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Outcome:
+    # Cancelled and pre-empted runs say nothing about the tool's health, and
+    # "error" is the outcome that leaves the adaptive limit alone.
+    if status is TaskStatus.DONE:
+        return "ok"
+    if status is TaskStatus.FAILED and error is not None:
+        return classify(error)
+    return "error"
+
+
+def _started_data(task: Task, args: tuple[Any, ...], kwargs: Any) -> dict[str, Any]:
+    return {"task_id": task.id, "name": task.name, "args": args, "kwargs": kwargs}
