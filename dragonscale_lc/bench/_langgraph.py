@@ -62,7 +62,7 @@ def build_langgraph(
 
 async def run_langgraph(graph: LangGraphGraph, nodes: int) -> list[Hashable]:
     """Run a graph of ``nodes`` nodes and return the ids in the order their writes were applied."""
-    # The recursion limit counts supersteps; a graph needs at most one per node.
+    # LangGraph's recursion limit counts supersteps, and a graph needs at most one per node.
     final: dict[str, Any] = await graph.ainvoke({"done": []}, {"recursion_limit": nodes + 2})
     done: list[Hashable] = final["done"]
     return done

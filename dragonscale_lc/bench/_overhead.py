@@ -1,10 +1,10 @@
 """Per-task overhead of the executor on a random DAG of no-op async tasks.
 
-The same graph runs four ways: on :class:`DagExecutor`; as bare
-``asyncio.create_task`` calls with no dependencies (the floor: what creating
-and finishing one asyncio task costs); as one coroutine per node that awaits
-an ``asyncio.Event`` per parent (the naive asyncio DAG runner); and, on a
-smaller graph from the same generator, as a LangGraph ``StateGraph``.
+The same graph runs four ways. :class:`DagExecutor` runs it as a task graph.
+The floor creates one bare asyncio task per node and ignores dependencies, so
+it costs what creating and finishing asyncio tasks costs. The naive runner
+gives each node a coroutine that awaits an ``asyncio.Event`` per parent.
+LangGraph runs a smaller graph from the same generator as a ``StateGraph``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class OverheadResult:
     seed: int
     repeat: int
     langgraph_nodes: int
+    workers: int
     ours_s: float
     floor_s: float
     naive_asyncio_s: float
@@ -134,25 +135,31 @@ class OverheadResult:
 
 
 async def measure_overhead(
-    nodes: int, *, seed: int = 0, repeat: int = 5, langgraph_nodes: int = 1000
+    nodes: int,
+    *,
+    seed: int = 0,
+    repeat: int = 5,
+    langgraph_nodes: int = 1000,
+    workers: int | None = None,
 ) -> OverheadResult:
     """Time every runner ``repeat`` times, interleaved, and keep the best time of each.
 
-    The executor gets one worker per node, so, like the two asyncio
-    baselines, it never holds a ready task back. A first untimed round warms
-    up every runner and checks that it ran every node.
+    The executor's ``max_workers`` is ``workers``, by default the number of
+    nodes, so that, like the two asyncio baselines, it never keeps a ready
+    task waiting. A first untimed round warms up every runner and checks that it
+    ran every node.
     """
-    if nodes < 1 or langgraph_nodes < 1 or repeat < 1:
+    if nodes < 1 or langgraph_nodes < 1 or repeat < 1 or (workers is not None and workers < 1):
         raise ValueError(
-            f"nodes, langgraph_nodes and repeat must be at least 1, "
-            f"got {nodes}, {langgraph_nodes} and {repeat}"
+            f"nodes, langgraph_nodes, repeat and workers must be at least 1, "
+            f"got {nodes}, {langgraph_nodes}, {repeat} and {workers}"
         )
     dag = random_dag(nodes, seed=seed)
     small_dag = random_dag(langgraph_nodes, seed=seed)
     tasks = executor_tasks(dag)
     small_tasks = executor_tasks(small_dag)
-    executor = DagExecutor(max_workers=nodes)
-    small_executor = DagExecutor(max_workers=langgraph_nodes)
+    executor = DagExecutor(max_workers=workers or nodes)
+    small_executor = DagExecutor(max_workers=workers or langgraph_nodes)
     graph = build_langgraph(dict(enumerate(small_dag)), noop)
 
     runners: dict[str, Callable[[], Awaitable[object]]] = {
@@ -179,6 +186,7 @@ async def measure_overhead(
         seed=seed,
         repeat=repeat,
         langgraph_nodes=langgraph_nodes,
+        workers=workers or nodes,
         ours_s=best["ours"],
         floor_s=best["floor"],
         naive_asyncio_s=best["naive"],

@@ -1,10 +1,10 @@
 """Real workflow shapes and run times, replayed as scaled sleeps on the executor.
 
-The makespan is compared with three references: the lower bound
-``max(critical path, total work / workers)``; a zero-overhead discrete-event
-simulation of list scheduling with the executor's own ready-queue order; and
-the same run with the executor's FIFO strategy, which starts ready tasks in
-insertion order.
+The makespan is compared with three references. The lower bound is
+``max(critical path, total work / workers)``. The simulated makespan comes
+from a zero-overhead discrete-event simulation of list scheduling with the
+executor's own ready-queue order. The FIFO makespan is the same run with the
+executor's ``fifo`` strategy, which starts ready tasks in insertion order.
 """
 
 from __future__ import annotations

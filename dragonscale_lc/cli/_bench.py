@@ -54,11 +54,17 @@ def overhead(
     langgraph_nodes: Annotated[
         int, typer.Option(min=1, help="Tasks in the DAG that LangGraph runs.")
     ] = 1000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="The executor's max_workers. Default: one per task, no limit."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Time no-op tasks of a random DAG on the executor, bare asyncio and LangGraph."""
     result = asyncio.run(
-        measure_overhead(nodes, seed=seed, repeat=repeat, langgraph_nodes=langgraph_nodes)
+        measure_overhead(
+            nodes, seed=seed, repeat=repeat, langgraph_nodes=langgraph_nodes, workers=workers
+        )
     )
     summary = result.to_dict()
     if as_json:
@@ -66,6 +72,7 @@ def overhead(
         return
     rows = [
         ("DAG", f"{nodes} tasks, seed {seed}, best of {repeat}"),
+        ("executor max_workers", str(result.workers)),
         ("ours", _seconds(result.ours_s)),
         ("floor: bare asyncio tasks", _seconds(result.floor_s)),
         ("naive asyncio: an Event per node", _seconds(result.naive_asyncio_s)),

@@ -102,8 +102,8 @@ class CriticalPath:
         total_float: Latest start minus earliest start: how long a task can
             slip without delaying the end. Zero on every critical path.
         free_float: How long a task can slip without delaying the earliest
-            start of any dependent; for an exit task, without delaying the end.
-            It never exceeds the total float.
+            start of any dependent, or the end for an exit task. It never
+            exceeds the total float.
     """
 
     length: float

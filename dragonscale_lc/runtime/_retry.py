@@ -80,7 +80,7 @@ class RetryPolicy:
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential_jitter(
-                initial=self.initial, max=self.maximum, jitter=self.jitter
+                multiplier=self.initial, max=self.maximum, jitter=self.jitter
             ),
             retry=retry_if_exception(self.retry_if),
             sleep=sleep,

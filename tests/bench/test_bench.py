@@ -30,8 +30,8 @@ from dragonscale_lc.bench import (
 )
 from dragonscale_lc.cli import app
 
-# A diamond with a slow side: node 3 joins a two-step branch and a one-step
-# branch, so in supersteps its parents finish in different steps.
+# Node 3 joins a two-step branch (0 -> 1) and a one-step branch (2), so in
+# supersteps its parents finish in different steps.
 DIAMOND = {0: (), 1: (0,), 2: (), 3: (1, 2)}
 
 # The CPM worked example: A3, B2, C4, D2 with A->C, B->C, B->D.
@@ -171,15 +171,15 @@ def test_simulation_two_machines_independent_tasks() -> None:
 
 
 def test_simulation_cpm_example() -> None:
-    # A and B start at 0; D starts when B ends at 2; C starts when A ends at 3.
+    # A and B start at 0. D starts when B ends at 2, and C when A ends at 3.
     assert simulate_list_schedule(CPM_DURATIONS, CPM_PARENTS, 2) == 7.0
     assert simulate_list_schedule(CPM_DURATIONS, CPM_PARENTS, 1) == 11.0
     assert simulate_list_schedule(CPM_DURATIONS, CPM_PARENTS, None) == 7.0
 
 
 def test_simulation_rank_beats_fifo() -> None:
-    # r leads to the long task s. By rank, r starts at 0 and s at 1 (ends 5);
-    # FIFO starts p and q first, so r starts at 1 and s at 2 (ends 6).
+    # r leads to the long task s. By rank, r starts at 0 and s runs from 1 to 5.
+    # FIFO starts p and q first, so r starts at 1 and s runs from 2 to 6.
     durations = {"p": 1.0, "q": 1.0, "r": 1.0, "s": 4.0}
     parents: dict[str, tuple[str, ...]] = {"p": (), "q": (), "r": (), "s": ("r",)}
     fifo = dict.fromkeys(durations, 0.0)

@@ -412,8 +412,13 @@ def all_paths(graph: TaskGraph) -> Iterator[tuple[Hashable, ...]]:
             yield from extend((tid,))
 
 
-def path_length(graph: TaskGraph, path: tuple[Hashable, ...], edge_cost: object) -> float:
-    total = sum(graph[tid].cost or 0 for tid in path)
+def path_length(
+    graph: TaskGraph,
+    path: tuple[Hashable, ...],
+    edge_cost: object,
+    cost: Callable[[Task], float] = lambda t: t.cost or 0,
+) -> float:
+    total = sum(cost(graph[tid]) for tid in path)
     if callable(edge_cost):
         total += sum(edge_cost(graph[a], graph[b]) for a, b in itertools.pairwise(path))
     return total
@@ -438,7 +443,8 @@ def test_floats_are_never_negative(case: Graph) -> None:
 
     for tid in schedule.total_float:
         assert schedule.total_float[tid] >= 0, tid
-        assert 0 <= schedule.free_float[tid] <= schedule.total_float[tid], tid
+        assert schedule.free_float[tid] >= 0, tid
+        assert schedule.free_float[tid] <= schedule.total_float[tid], tid
 
 
 @settings(max_examples=200, deadline=None)
@@ -503,6 +509,20 @@ def test_path_is_first_longest_path(case: Graph) -> None:
 
     assert schedule.length == longest
     assert schedule.path == first
+
+
+@settings(max_examples=200, deadline=None)
+@given(costed_graphs(), st.lists(st.floats(0, 100), min_size=9, max_size=9))
+def test_float_costs_close_to_exact(case: Graph, costs: list[float]) -> None:
+    graph, edge_cost = case
+    exact_schedule = critical_path(graph, lambda t: Fraction(costs[t.id]), edge_cost=edge_cost)
+    float_schedule = critical_path(graph, lambda t: costs[t.id], edge_cost=edge_cost)
+
+    assert float_schedule.length == pytest.approx(exact_schedule.length)
+    float_length = path_length(graph, float_schedule.path, edge_cost, lambda t: costs[t.id])
+    assert float_length == pytest.approx(float_schedule.length)
+    for tid, slack in float_schedule.total_float.items():
+        assert slack == pytest.approx(exact_schedule.total_float[tid], abs=1e-9), tid
 
 
 # -- CostModel --------------------------------------------------------------------
