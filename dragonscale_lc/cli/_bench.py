@@ -27,7 +27,6 @@ from ..bench import (
     measure_workflow,
     scale_for_critical_path,
 )
-from ..bench._workflow import GOAL_RATIO_TO_SIMULATED
 
 __all__ = ["bench_app"]
 
@@ -236,8 +235,8 @@ def _print_workflow_summary(results: Iterable[WorkflowResult]) -> None:
         )
     console.print(table)
     console.print(
-        "/ sim: makespan over the simulated list schedule; goal: at most "
-        f"{GOAL_RATIO_TO_SIMULATED}. / bound: over max(critical path, work / workers). "
+        "/ sim: makespan over the simulated list schedule (goal: ratio_to_simulated_le_1_05). "
+        "/ bound: makespan over max(critical path, work / workers). "
         "FIFO: the same run with the executor's fifo strategy."
     )
 

@@ -37,10 +37,11 @@ class CheckpointToken:
             executor that it cooperates.
     """
 
-    __slots__ = ("_on_pause", "requested", "used")
+    __slots__ = ("_on_pause", "node", "requested", "used")
 
     def __init__(self, on_pause: Callable[[CheckpointToken], asyncio.Future[None]]) -> None:
         self._on_pause = on_pause
+        self.node: object = None  # the executor's record of the task it serves
         # A plain flag: worker threads only read it, and reading a bool
         # attribute is atomic in CPython.
         self.requested = False

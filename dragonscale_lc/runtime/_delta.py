@@ -12,7 +12,7 @@ __all__ = ["Compaction", "Delta", "DeltaKind"]
 
 
 class DeltaKind(enum.Enum):
-    """What a delta changed in a graph."""
+    """The kind of change a delta records."""
 
     ADD_TASK = "add_task"
     ADD_EDGE = "add_edge"
@@ -24,10 +24,10 @@ class Delta:
     """One change to a :class:`TaskGraph`, as recorded in its log.
 
     Args:
-        kind: What changed.
+        kind: The kind of change.
         ids: ``(task_id,)`` for an added task, ``(parent, child)`` for an added
             edge (the child now depends on the parent), and every dropped id for
-            a drop: the one asked for first, then its dropped descendants.
+            a drop: the requested id first, then its dropped descendants.
         version: The graph's version right after this change.
         tasks: The task added, or the tasks dropped as they were when dropped
             (in the order of ``ids``); empty for an edge.
@@ -48,7 +48,7 @@ class Delta:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Compaction:
-    """What one compaction of a graph's delta log did.
+    """Summary of one compaction of a graph's delta log.
 
     Args:
         previous_base_version: The base version before the compaction.

@@ -3,7 +3,7 @@
 Every change (a task added, an edge added, tasks dropped) is a delta: the graph's
 ``version`` goes up by one and the change is appended to a log that readers
 follow with :meth:`TaskGraph.deltas_since`. Compaction empties the log and makes
-the graph as it stands the new base, at ``base_version``.
+the current graph the new base, at ``base_version``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ._task import Task
 __all__ = ["TaskGraph"]
 
 DEFAULT_COMPACT_AFTER = 1024
-"""Deltas the log holds before the next change compacts it."""
+"""Log length at which the next change compacts the log first."""
 
 
 class TaskGraph:
@@ -35,7 +35,7 @@ class TaskGraph:
     Args:
         tasks: The initial tasks, in any order.
         compact_after: When a change finds this many deltas in the log, the log
-            is compacted before the change is recorded. So the log never holds
+            is compacted before the change is recorded. So the log never contains
             more than ``compact_after`` deltas, and the delta of the latest
             change is always in it. ``None`` compacts only on request.
         on_compact: Called with the summary of every compaction that folds at
@@ -65,8 +65,8 @@ class TaskGraph:
         # A defaultdict, so `add` appends without building a spare list per
         # dependency the way `setdefault(dep, [])` would.
         self._dependents: defaultdict[Hashable, list[Hashable]] = defaultdict(list)
-        # An added task is logged as the Task itself, the cheapest record that
-        # keeps everything; its Delta is built only when someone reads it.
+        # An added task is logged as the Task itself, the cheapest record of
+        # the whole change. Its Delta is built only when someone reads it.
         self._log: list[Task | Delta] = []
         self._base_version = 0
         self._compact_after = sys.maxsize if compact_after is None else compact_after
@@ -93,15 +93,17 @@ class TaskGraph:
 
     @property
     def base_version(self) -> int:
-        """The version of the last compaction; deltas up to it are not listed."""
+        """The version of the last compaction. Deltas up to it are no longer listed."""
         return self._base_version
 
     def add(self, task: Task) -> None:
         """Add ``task``, whose dependencies must already be in the graph.
 
         Nothing is returned, to keep this call cheap: read the change back with
-        ``deltas_since(version - 1)`` when it is wanted.
+        ``deltas_since(version - 1)`` when it is needed.
         """
+        # Plain membership tests on this hot path. _check_new builds the
+        # exact error message, and runs only when one of them fails.
         tasks = self._tasks
         if task.id in tasks or task.id in task.dependencies:
             self._check_new(task, known=tasks)
@@ -148,8 +150,8 @@ class TaskGraph:
         """Remove ``task_id`` and the edges into it.
 
         A task that others depend on is dropped only with ``cascade=True``,
-        which drops every task downstream of it as well. Whether a task has
-        started is for the caller to check: the graph does not know.
+        which drops every task downstream of it as well. The graph does not
+        track whether a task has started, so the caller checks that.
 
         Raises:
             GraphError: The id is unknown, or other tasks depend on it and
@@ -254,8 +256,8 @@ class TaskGraph:
 
         Two graphs with the same tasks, dependencies and costs have the same
         hash, which makes it a key for caching analysis results. Ids are read
-        through ``repr()``, so they need a repr that is stable and tells them
-        apart (ints and strings have one).
+        through ``repr()``, so they need a repr that is stable and
+        distinguishes them (ints and strings have one).
 
         Example:
             >>> from dragonscale_lc.runtime import Task, TaskGraph

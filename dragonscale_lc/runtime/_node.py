@@ -50,7 +50,8 @@ class Node:
         self.waiting = 0
         self.entry: tuple[Any, int, Node] | None = None
         self.is_async = is_async_callable(task.fn)
-        self.keys = (task.name, *task.resources)
+        # Pool keys: the task's name and its resources.
+        self.keys = (task.name, *task.resources) if task.resources else (task.name,)
         self.worker: asyncio.Task[Any] | None = None
         self.token: CheckpointToken | None = None
         self.preempting = False

@@ -103,7 +103,7 @@ class IncrementalRanks(Mapping[Hashable, float]):
         return self.recomputed
 
     def refresh(self) -> int:
-        """Apply the graph's changes since the last refresh; return the ranks recalculated.
+        """Apply the changes since the last refresh and return how many ranks were recalculated.
 
         If the graph compacted its log past the version these ranks reflect,
         the deltas are gone and every rank is recomputed.
@@ -119,8 +119,8 @@ class IncrementalRanks(Mapping[Hashable, float]):
 
     def _replay(self, deltas: Iterable[Delta]) -> set[Hashable]:
         # Levels follow the deltas in order, so each added task finds its
-        # dependencies' levels set. The result holds every task whose own
-        # cost or set of dependents changed; some may have been dropped since.
+        # dependencies' levels set. The result contains every task whose
+        # own cost or set of dependents changed. Some may have been dropped since.
         levels = self._levels
         dirty: set[Hashable] = set()
         for delta in deltas:

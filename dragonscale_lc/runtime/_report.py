@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ class TaskRecord:
 
     id: Hashable
     name: str
-    dependencies: tuple[Hashable, ...]
+    dependencies: Collection[Hashable]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     status: TaskStatus = TaskStatus.PENDING

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import RunError, TaskTimeoutError, UsageError
-from ._checkpoint import CheckpointToken, Preempted, reset_current, set_current
+from ._checkpoint import CheckpointToken, Preempted, set_current
 from ._events import Event
 from ._graph import TaskGraph
 from ._node import Node, event_data
@@ -120,7 +120,7 @@ class Run:
         record = TaskRecord(
             id=task.id,
             name=task.name,
-            dependencies=tuple(task.dependencies),
+            dependencies=task.dependencies,
             args=task.args,
             kwargs=task.kwargs,
         )
@@ -278,24 +278,30 @@ class Run:
     async def _work(self, node: Node | None) -> None:
         # A worker keeps taking the next ready task itself, so a graph runs on
         # a handful of asyncio tasks rather than one per graph task.
+        # One checkpoint token per worker, pointed at each task in turn; the
+        # worker's own context holds it, so setting it once is enough.
+        token = CheckpointToken(self._pause)
+        set_current(token)
+        worker = asyncio.current_task()
         while node is not None:
-            node.worker = asyncio.current_task()
+            node.worker = worker
+            token.node = node
+            token.used = token.requested = False
+            node.token = token
             await self._execute(node)
             if self._cancelled:
                 return
             node = self._take()
             if node is not None:
                 self._begin(node)
-                self.dispatch()  # more ready tasks than this worker can take
+                if self._ready:
+                    self.dispatch()  # more ready tasks than this worker can take
 
     # -- running one task -------------------------------------------------------------
 
     async def _execute(self, node: Node) -> None:
         task, record = node.task, node.record
         node.executing = True
-        token = CheckpointToken(functools.partial(self._pause, node))
-        node.token = token
-        previous = set_current(token)
         try:
             output = await self._attempts(node)
         except asyncio.CancelledError:
@@ -317,8 +323,6 @@ class Run:
         else:
             record.output = output
             self._end(node, TaskStatus.DONE)
-        finally:
-            reset_current(previous)
 
     def _begin(self, node: Node) -> None:
         record = node.record
@@ -344,6 +348,8 @@ class Run:
         policy = task.retry or self._executor.retry
         if policy is None or policy.attempts == 1:
             record.attempts += 1
+            if node.is_async and task.timeout is None and self._executor.default_timeout is None:
+                return await task.fn(*args, **kwargs)  # the common case, without two calls
             return await self._call(node, args, kwargs)
         async for attempt in policy.retrying(
             sleep=self._executor.sleep, before_sleep=functools.partial(self._retrying, node)
@@ -447,7 +453,9 @@ class Run:
             self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(record))
         nodes = self._nodes
         failed = status is not TaskStatus.DONE
-        for child_id in self.graph.dependents(node.task.id):
+        # The graph's own list of dependents, read without a copy: this runs
+        # once per task.
+        for child_id in self.graph._dependents.get(node.task.id, ()):
             child = nodes[child_id]
             if child.settled:
                 continue
@@ -529,8 +537,10 @@ class Run:
         self._make_ready(node)
         self.dispatch()
 
-    def _pause(self, node: Node, token: CheckpointToken) -> asyncio.Future[None]:
-        """Release ``node``'s slot at its checkpoint; return what resumes it."""
+    def _pause(self, token: CheckpointToken) -> asyncio.Future[None]:
+        """Release the slot of the token's task at its checkpoint; return what resumes it."""
+        node = token.node
+        assert isinstance(node, Node)
         self._discard_running(node)
         node.preempting = False
         node.priority += self._executor.aging

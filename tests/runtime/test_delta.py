@@ -33,7 +33,9 @@ def shape(graph: TaskGraph) -> list[tuple[Hashable, list[str]]]:
 def test_constructor_tasks_are_the_base() -> None:
     graph = TaskGraph([task("a"), task("b", "a")])
 
-    assert (graph.version, graph.base_version, graph.deltas_since(0)) == (0, 0, [])
+    assert graph.version == 0
+    assert graph.base_version == 0
+    assert graph.deltas_since(0) == []
 
 
 def test_every_change_is_one_delta() -> None:
@@ -52,7 +54,9 @@ def test_every_change_is_one_delta() -> None:
         Delta(kind=DeltaKind.ADD_EDGE, ids=("b", "c"), version=3),
     ]
     drop = graph.deltas_since(3)[0]
-    assert (drop.kind, drop.ids, drop.version) == (DeltaKind.DROP, ("b", "c"), 4)
+    assert drop.kind is DeltaKind.DROP
+    assert drop.ids == ("b", "c")
+    assert drop.version == 4
     # The dropped tasks are recorded as they were, c with the edge from b.
     assert [(t.id, t.dependencies) for t in drop.tasks] == [
         ("b", frozenset()),
@@ -60,7 +64,7 @@ def test_every_change_is_one_delta() -> None:
     ]
 
 
-def test_add_edge_and_drop_return_their_delta() -> None:
+def test_add_edge_and_drop_return_delta() -> None:
     graph = TaskGraph([task("a"), task("b")])
 
     edge = graph.add_edge("a", "b")
@@ -84,7 +88,7 @@ def test_rejected_changes_record_nothing() -> None:
     assert graph.version == 0
 
 
-def test_deltas_since_lists_only_later_deltas() -> None:
+def test_deltas_since_lists_later_deltas() -> None:
     graph = TaskGraph()
     for name in "abcd":
         graph.add(task(name))
@@ -106,21 +110,26 @@ def test_deltas_since_a_future_version() -> None:
 # -- compaction -----------------------------------------------------------------------
 
 
-def test_compact_keeps_the_graph_and_empties_the_log() -> None:
+def test_compact_empties_log_keeps_graph() -> None:
     graph = TaskGraph([task("a")])
     graph.add(task("b", "a"))
     graph.add(task("c"))
     graph.add_edge("c", "b")
-    before = (shape(graph), graph.structure_hash(), graph.topological_order())
+    shape_before, hash_before = shape(graph), graph.structure_hash()
+    order_before = graph.topological_order()
 
     summary = graph.compact()
 
     assert summary == Compaction(previous_base_version=0, base_version=3, deltas=3, tasks=3)
-    assert (graph.version, graph.base_version, graph.deltas_since(3)) == (3, 3, [])
-    assert (shape(graph), graph.structure_hash(), graph.topological_order()) == before
+    assert graph.version == 3
+    assert graph.base_version == 3
+    assert graph.deltas_since(3) == []
+    assert shape(graph) == shape_before
+    assert graph.structure_hash() == hash_before
+    assert graph.topological_order() == order_before
 
 
-def test_changes_after_compaction_continue_the_versions() -> None:
+def test_versions_continue_after_compaction() -> None:
     graph = TaskGraph()
     graph.add(task("a"))
     graph.compact()
@@ -144,7 +153,7 @@ def test_deltas_before_the_base_are_gone() -> None:
         graph.deltas_since(1)
 
 
-def test_compacting_an_empty_log_folds_nothing() -> None:
+def test_compact_empty_log() -> None:
     summaries: list[Compaction] = []
     graph = TaskGraph([task("a")], on_compact=summaries.append)
 
@@ -154,13 +163,14 @@ def test_compacting_an_empty_log_folds_nothing() -> None:
     assert summaries == []
 
 
-def test_log_compacts_when_a_change_finds_it_full() -> None:
+def test_full_log_compacts_on_change() -> None:
     summaries: list[Compaction] = []
     graph = TaskGraph(compact_after=3, on_compact=summaries.append)
     for name in "abc":
         graph.add(task(name))
 
-    assert (graph.base_version, summaries) == (0, [])
+    assert graph.base_version == 0
+    assert summaries == []
 
     graph.add(task("d"))
 
@@ -169,18 +179,19 @@ def test_log_compacts_when_a_change_finds_it_full() -> None:
     assert [d.ids for d in graph.deltas_since(3)] == [("d",)]
 
 
-def test_every_kind_of_change_compacts_a_full_log() -> None:
+def test_each_change_kind_compacts() -> None:
     graph = TaskGraph([task("a"), task("b")], compact_after=1)
 
     graph.add(task("c"))
     graph.add_edge("a", "c")
     graph.drop("c")
 
-    assert (graph.base_version, graph.version) == (2, 3)
+    assert graph.base_version == 2
+    assert graph.version == 3
     assert [d.kind for d in graph.deltas_since(2)] == [DeltaKind.DROP]
 
 
-def test_automatic_compaction_keeps_the_graph() -> None:
+def test_automatic_compaction_keeps_graph() -> None:
     tasks = [task(0), *(task(i, i - 1, i // 2) for i in range(1, 50))]
     compacted = TaskGraph(compact_after=4)
     whole = TaskGraph(compact_after=None)
@@ -195,11 +206,11 @@ def test_automatic_compaction_keeps_the_graph() -> None:
     assert compacted.structure_hash() == whole.structure_hash()
 
 
-def test_failing_compaction_hook_stops_the_change() -> None:
-    def refuse(summary: Compaction) -> None:
+def test_failing_hook_stops_change() -> None:
+    def failing_hook(summary: Compaction) -> None:
         raise RuntimeError("hook failed")
 
-    graph = TaskGraph(compact_after=1, on_compact=refuse)
+    graph = TaskGraph(compact_after=1, on_compact=failing_hook)
     graph.add(task("a"))
 
     with pytest.raises(RuntimeError, match="hook failed"):

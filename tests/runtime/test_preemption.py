@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from dragonscale_lc import UsageError
 from dragonscale_lc.runtime import (
     DagExecutor,
     EventBus,
@@ -214,7 +215,5 @@ async def test_checkpoint_outside_executor_is_harmless() -> None:
 
 @pytest.mark.parametrize("bad", [{"aging": -1}, {"max_preemptions": -2}])
 def test_preemption_settings_validated(bad: dict) -> None:
-    from dragonscale_lc import UsageError
-
     with pytest.raises(UsageError, match="must not be negative"):
         DagExecutor(**bad)

@@ -47,7 +47,7 @@ def test_refresh_without_changes_recomputes_nothing() -> None:
     assert ranks.refresh() == 0
 
 
-def test_leaf_far_from_the_roots_recomputes_only_its_ancestors() -> None:
+def test_distant_leaf_recomputes_ancestors() -> None:
     graph = chains(50, 20)
     ranks = IncrementalRanks(graph)
 
@@ -59,7 +59,7 @@ def test_leaf_far_from_the_roots_recomputes_only_its_ancestors() -> None:
     assert ranks.version == graph.version
 
 
-def test_recomputation_stops_where_a_rank_holds() -> None:
+def test_recompute_stops_at_unchanged_rank() -> None:
     # top -> mid; mid -> long chain of 5 and mid -> short. A small leaf under
     # short cannot outgrow the long chain, so mid keeps its rank and top is
     # not recomputed.
@@ -80,7 +80,7 @@ def test_recomputation_stops_where_a_rank_holds() -> None:
     assert dict(ranks) == upward_ranks(graph)
 
 
-def test_added_edge_updates_the_parent_side() -> None:
+def test_add_edge_updates_ranks() -> None:
     graph = chains(2, 3)
     ranks = IncrementalRanks(graph)
 
@@ -91,7 +91,7 @@ def test_added_edge_updates_the_parent_side() -> None:
     assert ranks[(1, 0)] == 6.0
 
 
-def test_drop_updates_the_ancestors() -> None:
+def test_drop_updates_ancestors() -> None:
     graph = chains(2, 3)
     ranks = IncrementalRanks(graph)
 
@@ -116,13 +116,14 @@ def test_many_deltas_in_one_refresh() -> None:
     assert dict(ranks) == upward_ranks(graph)
 
 
-def test_compaction_past_its_version_recomputes_everything() -> None:
+def test_compaction_forces_full_recompute() -> None:
     graph = TaskGraph([task("a")], compact_after=2)
     ranks = IncrementalRanks(graph)
     for name in "bcd":
         graph.add(task(name, "a"))
 
-    assert ranks.refresh() == len(graph) == 4
+    assert ranks.refresh() == 4
+    assert len(graph) == 4
     assert dict(ranks) == upward_ranks(graph)
 
 
