@@ -6,6 +6,7 @@ from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._errors import ConfigurationError
 from ._task import TaskStatus
 
 __all__ = ["RunReport", "TaskRecord"]
@@ -68,6 +69,41 @@ class RunReport:
         """Seconds from the start of the run to its end, once it has ended."""
         return None if self.ended_at is None else self.ended_at - self.started_at
 
+    def plot_gantt(self, path: str | None = None, *, title: str = "task timeline") -> Any:
+        """Draw a Gantt chart of the run with matplotlib; save it to ``path`` if given.
+
+        Each task is a bar from its start to its end, coloured by status; tasks
+        that never ran are left out. Needs the ``plot`` extra
+        (``pip install 'dragonscale_lc[plot]'``).
+
+        Returns:
+            The matplotlib ``Figure``.
+
+        Raises:
+            ConfigurationError: matplotlib is not installed.
+        """
+        try:
+            from matplotlib.figure import Figure  # noqa: PLC0415 - an optional extra
+        except ImportError as error:
+            raise ConfigurationError(
+                "plot_gantt needs matplotlib: pip install 'dragonscale_lc[plot]'"
+            ) from error
+        ran = [r for r in self if r.start is not None and r.end is not None]
+        figure = Figure(figsize=(8, 0.4 * len(ran) + 1.2))
+        axes = figure.add_subplot()
+        for row, record in enumerate(ran):
+            start, end = record.start or 0.0, record.end or 0.0
+            colour = _GANTT_COLOURS.get(record.status.value, "grey")
+            axes.barh(row, end - start, left=start, color=colour, edgecolor="black")
+        axes.set_yticks(range(len(ran)), [f"{r.id} {r.name}" for r in ran])
+        axes.invert_yaxis()
+        axes.set_xlabel("seconds since the run started")
+        axes.set_title(title)
+        figure.tight_layout()
+        if path is not None:
+            figure.savefig(path)
+        return figure
+
     def to_mermaid(self) -> str:
         """Return a Mermaid flowchart of the tasks, their edges and statuses."""
         lines = ["flowchart TD"]
@@ -78,6 +114,14 @@ class RunReport:
         lines.extend(f"    classDef {status} {style}" for status, style in _MERMAID_STYLES.items())
         return "\n".join(lines)
 
+
+_GANTT_COLOURS = {
+    "done": "#28a745",
+    "failed": "#dc3545",
+    "cancelled": "#6c757d",
+    "skipped": "#ffc107",
+    "running": "#007bff",
+}
 
 _MERMAID_STYLES = {
     "done": "fill:#d4edda,stroke:#28a745",

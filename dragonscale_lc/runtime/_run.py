@@ -97,15 +97,46 @@ class Run:
 
     # -- adding work ---------------------------------------------------------------
 
-    def add(self, task: Task, *, rank: float = 0.0) -> None:
+    def add(self, task: Task, *, rank: float | None = None) -> None:
         """Add ``task``; it starts as soon as its dependencies settle and a slot is free.
+
+        Args:
+            task: The task; its dependencies must already be in the run.
+            rank: Its upward rank, if known. By default the rank is its cost
+                estimate, and the ranks of its unfinished ancestors grow to
+                include it, so a graph that arrives task by task (a streamed
+                plan) is still ordered by critical path.
 
         Raises:
             GraphError: The id is taken, or a dependency is not in the run yet.
             UsageError: The run was closed.
         """
-        self.insert(task, rank=rank)
+        if rank is None:
+            rank = self._executor.costs.estimate(task)
+            self.insert(task, rank=rank)
+            self._raise_ancestor_ranks(task, rank)
+        else:
+            self.insert(task, rank=rank)
         self.dispatch()
+
+    def _raise_ancestor_ranks(self, task: Task, rank: float) -> None:
+        # A new task can only lengthen the paths through its ancestors, so
+        # their upward ranks grow to cost + the new path; the walk stops where
+        # a rank does not change. Tasks already started keep their place.
+        estimate = self._executor.costs.estimate
+        pending = [(dep, rank) for dep in task.dependencies]
+        while pending:
+            dep, below = pending.pop()
+            node = self._nodes[dep]
+            if node.settled or node.record.status is TaskStatus.RUNNING:
+                continue
+            candidate = estimate(node.task) + below
+            if candidate <= node.rank:
+                continue
+            node.rank = candidate
+            if node.record.status is TaskStatus.READY:
+                self._make_ready(node)  # a fresh heap entry; the old one goes stale
+            pending.extend((parent, candidate) for parent in node.task.dependencies)
 
     def insert(self, task: Task, *, rank: float = 0.0) -> None:
         """Add ``task`` without starting work yet; :meth:`dispatch` starts it.

@@ -696,3 +696,37 @@ async def test_timed_out_sync_task_frees_its_worker() -> None:
 
     assert report["stuck"].status is TaskStatus.FAILED
     assert ran == ["b", "c"]
+
+
+async def test_streamed_tasks_raise_ancestor_ranks() -> None:
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    async def note(name: str) -> None:
+        log.append(name)
+
+    async def blocker() -> None:
+        await gate.wait()
+
+    executor = DagExecutor(max_workers=1)
+    async with executor.open() as run:
+        run.add(Task(id="block", fn=blocker))
+        run.add(Task(id="short", fn=note, args=("short",), cost=1.0))
+        run.add(Task(id="long", fn=note, args=("long",), cost=1.0))
+        # A costly follow-up makes "long" head the critical path while both
+        # wait for the single worker.
+        run.add(Task(id="tail", fn=note, args=("tail",), cost=10.0, dependencies={"long"}))
+        gate.set()
+        await asyncio.wait_for(run.wait(), GUARD)
+
+    assert log == ["long", "tail", "short"]
+
+
+async def test_report_gantt_chart(tmp_path) -> None:
+    report = await DagExecutor().run([Task(id="a", fn=value), Task(id="b", fn=refuse)])
+
+    figure = report.plot_gantt(str(tmp_path / "gantt.png"))
+
+    assert (tmp_path / "gantt.png").stat().st_size > 0
+    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert labels == ["a value", "b refuse"]
