@@ -3,8 +3,8 @@
 The executor gives every task a :class:`CheckpointToken`, reachable from the
 task's code through :func:`current_checkpoint`. A task that calls
 ``await checkpoint()`` now and then can be paused there when more urgent work
-needs its worker slot, and resumes where it stopped once a slot is free again;
-it is never restarted. A sync task calls :meth:`CheckpointToken.check`, which
+needs its worker slot. It resumes where it stopped once a slot is free again,
+so it is never restarted. A sync task calls :meth:`CheckpointToken.check`, which
 raises :class:`Preempted` so the executor can restart it later.
 
 Tasks that never call a checkpoint are restarted from scratch on pre-emption
@@ -33,7 +33,7 @@ class CheckpointToken:
 
     Attributes:
         requested: Whether the executor has asked the task to yield its slot.
-        used: Whether the task has called a checkpoint, which tells the
+        used: Whether the task has called a checkpoint, which shows the
             executor that it cooperates.
     """
 

@@ -1,8 +1,8 @@
 """DagExecutor: dependency-driven, priority-ordered execution of task graphs.
 
 A task is dispatched the moment its last dependency settles and a worker slot
-is free; :class:`~dragonscale_lc.runtime.Run` holds the mechanics. This module
-holds the executor's settings and the one-call :meth:`DagExecutor.run`.
+is free. :class:`~dragonscale_lc.runtime.Run` implements the mechanics; this
+module defines the executor's settings and the one-call :meth:`DagExecutor.run`.
 """
 
 from __future__ import annotations
