@@ -1,10 +1,12 @@
-"""Benchmarks of the runtime: per-task overhead, uneven chains and real workflows.
+"""Benchmarks of the runtime: overhead, uneven chains, workflows, pre-emption and memory.
 
 Each benchmark compares the :class:`~dragonscale_lc.runtime.DagExecutor` with
 a reference: bare asyncio and LangGraph for overhead, LangGraph's supersteps
 for uneven chains, and the critical path, a zero-overhead list-scheduling
-simulation and FIFO order for workflows in WfFormat. The ``dragonscale
-bench`` command runs them.
+simulation and FIFO order for workflows in WfFormat. The pre-emption
+benchmark compares an urgent task's start with and without pre-emption; the
+memory benchmark measures a large graph's peak memory against a fixed budget.
+The ``dragonscale bench`` command runs them.
 
 Example:
     >>> from dragonscale_lc.bench import simulate_list_schedule
@@ -14,8 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._common import Dag, critical_path, random_dag, topological_order
-from ._langgraph import build_langgraph, run_langgraph
 from ._overhead import (
     OverheadResult,
     executor_tasks,
@@ -23,6 +27,12 @@ from ._overhead import (
     noop,
     run_floor,
     run_naive,
+)
+from ._preemption import (
+    PreemptionResult,
+    PreemptionTrial,
+    measure_preemption,
+    run_preemption_trial,
 )
 from ._uneven import UnevenResult, chain_parents, measure_uneven, uneven_chains
 from ._wfformat import Workflow, load_workflow
@@ -34,9 +44,55 @@ from ._workflow import (
     upward_ranks_of,
 )
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._langgraph import build_langgraph, run_langgraph
+    from ._memory import (
+        MemoryResult,
+        measure_memory,
+        measure_memory_in_process,
+        peak_rss_mb,
+        ru_maxrss_mb,
+    )
+
+# Imported on first use. The LangGraph module loads LangGraph, which the
+# memory benchmark's fresh process should not pay for. That process runs the
+# memory module with `python -m`, which warns if the package imported the
+# module already.
+_LAZY = {
+    **dict.fromkeys(["build_langgraph", "run_langgraph"], "_langgraph"),
+    **dict.fromkeys(
+        [
+            "MemoryResult",
+            "measure_memory",
+            "measure_memory_in_process",
+            "peak_rss_mb",
+            "ru_maxrss_mb",
+        ],
+        "_memory",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "Dag",
+    "MemoryResult",
     "OverheadResult",
+    "PreemptionResult",
+    "PreemptionTrial",
     "UnevenResult",
     "Workflow",
     "WorkflowResult",
@@ -45,14 +101,20 @@ __all__ = [
     "critical_path",
     "executor_tasks",
     "load_workflow",
+    "measure_memory",
+    "measure_memory_in_process",
     "measure_overhead",
+    "measure_preemption",
     "measure_uneven",
     "measure_workflow",
     "noop",
+    "peak_rss_mb",
     "random_dag",
+    "ru_maxrss_mb",
     "run_floor",
     "run_langgraph",
     "run_naive",
+    "run_preemption_trial",
     "scale_for_critical_path",
     "simulate_list_schedule",
     "topological_order",

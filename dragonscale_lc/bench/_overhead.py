@@ -16,7 +16,6 @@ from typing import Any
 
 from ..runtime import DagExecutor, RunReport, Task
 from ._common import Dag, random_dag, timed
-from ._langgraph import build_langgraph, run_langgraph
 
 __all__ = [
     "OverheadResult",
@@ -144,11 +143,15 @@ async def measure_overhead(
 ) -> OverheadResult:
     """Time every runner ``repeat`` times, interleaved, and keep the best time of each.
 
-    The executor's ``max_workers`` is ``workers``, by default the number of
-    nodes, so that, like the two asyncio baselines, it never keeps a ready
-    task waiting. A first untimed round warms up every runner and checks that it
-    ran every node.
+    ``workers`` sets the executor's ``max_workers``. Without it the executor
+    keeps its default, because bounded concurrency is how it is meant to run.
+    The asyncio baselines have no limit. A first untimed round warms up every
+    runner and checks that it ran every node.
     """
+    # LangGraph is imported here, not at the top, so that importing the
+    # benchmarks (as the memory benchmark's fresh process does) does not load it.
+    from ._langgraph import build_langgraph, run_langgraph  # noqa: PLC0415
+
     if nodes < 1 or langgraph_nodes < 1 or repeat < 1 or (workers is not None and workers < 1):
         raise ValueError(
             f"nodes, langgraph_nodes, repeat and workers must be at least 1, "
@@ -158,8 +161,8 @@ async def measure_overhead(
     small_dag = random_dag(langgraph_nodes, seed=seed)
     tasks = executor_tasks(dag)
     small_tasks = executor_tasks(small_dag)
-    executor = DagExecutor(max_workers=workers or nodes)
-    small_executor = DagExecutor(max_workers=workers or langgraph_nodes)
+    executor = _executor(workers)
+    small_executor = _executor(workers)
     graph = build_langgraph(dict(enumerate(small_dag)), noop)
 
     runners: dict[str, Callable[[], Awaitable[object]]] = {
@@ -186,13 +189,18 @@ async def measure_overhead(
         seed=seed,
         repeat=repeat,
         langgraph_nodes=langgraph_nodes,
-        workers=workers or nodes,
+        workers=executor.max_workers,
         ours_s=best["ours"],
         floor_s=best["floor"],
         naive_asyncio_s=best["naive"],
         ours_at_langgraph_nodes_s=best["ours_small"],
         langgraph_s=best["langgraph"],
     )
+
+
+def _executor(workers: int | None) -> DagExecutor:
+    # Without a number of workers, max_workers keeps the executor's default.
+    return DagExecutor() if workers is None else DagExecutor(max_workers=workers)
 
 
 async def _check_runners(

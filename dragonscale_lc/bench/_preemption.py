@@ -3,10 +3,10 @@
 Long, low-priority tasks fill every worker slot, each an ``asyncio.sleep`` of
 the same fixed duration. Once all of them run, an urgent task of higher
 priority is added to the run. When the long tasks are preemptible, the
-executor cancels one of them and the urgent task takes its slot; the victim
-is requeued and later runs again from the start. When they are not, the
-urgent task waits for the first long task to finish, so its start latency is
-about the long tasks' duration.
+executor cancels one of them and the urgent task takes its slot. The victim
+is requeued and later runs again from the start. When they are not
+preemptible, the urgent task waits for the first long task to finish, so its
+start latency is about the long tasks' duration.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class PreemptionTrial:
     urgent_started_before_long_finished: bool
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Watch:
-    """Follows a trial's events: starts per task, finished long tasks, victims."""
+    """What a trial's events showed: starts per task, finished long tasks, victims."""
 
     long_tasks: int
     starts: dict[Hashable, int] = field(default_factory=dict)
@@ -82,11 +82,12 @@ async def run_preemption_trial(
 ) -> PreemptionTrial:
     """Fill ``workers`` slots with long tasks, add an urgent task, and time its start.
 
-    The latency runs from the ``run.add`` call for the urgent task to the
-    ``task.started`` event the executor publishes for it.
+    The latency runs from just before the ``run.add`` call for the urgent task
+    to the ``task.started`` event the executor publishes for it.
 
     Raises:
-        RuntimeError: A task did not finish, or the urgent task never started.
+        RuntimeError: The long tasks did not all start, a task did not finish,
+            or the urgent task never started.
     """
     watch = _Watch(long_tasks=workers)
     bus = EventBus()
@@ -99,8 +100,14 @@ async def run_preemption_trial(
     async with executor.open() as run:
         for index in range(workers):
             run.add(_long_task(index, long_s, preemptible=preemptible))
-        async with asyncio.timeout(START_GUARD_S):
-            await watch.all_long_started.wait()
+        try:
+            async with asyncio.timeout(START_GUARD_S):
+                await watch.all_long_started.wait()
+        except TimeoutError:
+            raise RuntimeError(
+                f"only {len(watch.starts)} of {workers} long tasks started "
+                f"within {START_GUARD_S:g} s"
+            ) from None
         watch.added_at = time.perf_counter()
         run.add(_urgent_task())
         report = await run.wait()
@@ -158,7 +165,10 @@ class PreemptionResult:
 
     @property
     def goals(self) -> dict[str, bool]:
-        return {"high_priority_start_latency_le_5_ms": self.high_priority_start_latency_s <= GOAL_LATENCY_S}
+        return {
+            "high_priority_start_latency_le_5_ms": self.high_priority_start_latency_s
+            <= GOAL_LATENCY_S
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Return the measurements, the ratio derived from them and the goals."""
@@ -170,9 +180,9 @@ async def measure_preemption(
 ) -> PreemptionResult:
     """Run the trial ``repeat`` times with preemptible long tasks and without, interleaved.
 
-    ``preemptions`` is the most pre-emptions seen in one run. The flags
-    about victims and the urgent task hold only if they held in every run
-    with pre-emption.
+    ``preemptions`` is the largest number of pre-emptions in one run. The
+    flags about victims and the urgent task are true only if they were true in
+    every run with pre-emption.
     """
     if workers < 1 or repeat < 1 or long_s <= 0:
         raise ValueError(

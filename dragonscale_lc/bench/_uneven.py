@@ -17,7 +17,6 @@ from typing import Any
 
 from ..runtime import DagExecutor, Task
 from ._common import timed
-from ._langgraph import build_langgraph, run_langgraph
 
 __all__ = ["UnevenResult", "measure_uneven", "uneven_chains"]
 
@@ -91,6 +90,9 @@ async def measure_uneven(
     chains: int, length: int, *, seed: int = 0, scale: float = 1.0
 ) -> UnevenResult:
     """Run the chains on the executor with one worker per chain, then on LangGraph."""
+    # Imported here so that importing the benchmarks does not load LangGraph.
+    from ._langgraph import build_langgraph, run_langgraph  # noqa: PLC0415
+
     if chains < 1 or length < 1 or scale <= 0:
         raise ValueError(
             f"chains and length must be at least 1 and scale positive, "

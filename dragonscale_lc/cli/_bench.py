@@ -1,4 +1,4 @@
-"""The ``dragonscale bench`` commands: overhead, uneven chains and real workflows."""
+"""The ``dragonscale bench`` commands: overhead, uneven chains, workflows, pre-emption, memory."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from ..bench import (
     Workflow,
     WorkflowResult,
     load_workflow,
+    measure_memory,
     measure_overhead,
+    measure_preemption,
     measure_uneven,
     measure_workflow,
     scale_for_critical_path,
@@ -31,7 +33,7 @@ from ..bench import (
 __all__ = ["bench_app"]
 
 bench_app = typer.Typer(
-    help="Measure the runtime against asyncio, LangGraph and scheduling bounds.",
+    help="Measure the runtime against asyncio, LangGraph, scheduling bounds and fixed goals.",
     no_args_is_help=True,
 )
 console = Console()
@@ -55,7 +57,7 @@ def overhead(
     ] = 1000,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="The executor's max_workers. Default: one per task, no limit."),
+        typer.Option(min=1, help="The executor's max_workers. Default: the executor's, 16."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -169,6 +171,65 @@ def workflow(
         _print_workflow_summary(results)
 
 
+@bench_app.command()
+def preemption(
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker slots, all filled by long tasks.")
+    ] = 4,
+    repeat: Annotated[
+        int, typer.Option(min=1, help="Runs with and without pre-emption; the median counts.")
+    ] = 5,
+    long_seconds: Annotated[
+        float, typer.Option(min=0.001, help="Seconds each long, low-priority task sleeps.")
+    ] = 0.2,
+    as_json: JsonFlag = False,
+) -> None:
+    """Time how soon an urgent task starts while long tasks fill every worker."""
+    result = asyncio.run(measure_preemption(workers=workers, repeat=repeat, long_s=long_seconds))
+    summary = result.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    rows = [
+        ("setup", f"{workers} long tasks of {long_seconds:g} s on {workers} workers"),
+        ("runs", f"median of {repeat}"),
+        ("urgent start, with pre-emption", _milliseconds(result.high_priority_start_latency_s)),
+        ("urgent start, without", _milliseconds(result.without_preemption_latency_s)),
+        ("pre-emptions per run", str(result.preemptions)),
+        ("victims ran again", _yes(result.victims_reran)),
+        ("victims completed", _yes(result.victims_completed)),
+        (
+            "urgent started before any long task ended",
+            _yes(result.urgent_started_before_long_finished),
+        ),
+    ]
+    _print_table("pre-emption", rows, summary["goals"])
+
+
+@bench_app.command()
+def memory(
+    nodes: Annotated[int, typer.Option(min=1, help="Tasks in the random DAG.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the random DAG.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure peak memory of building, analysing and running a large DAG, in a fresh process."""
+    result = asyncio.run(measure_memory(nodes, seed=seed))
+    summary = result.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    rows = [
+        ("DAG", f"{nodes} tasks, {result.edges} edges, seed {seed}"),
+        ("executor max_workers", str(result.workers)),
+        ("peak RSS of the process", f"{result.peak_rss_mb:.1f} MiB"),
+        ("peak RSS after imports", f"{result.baseline_rss_mb:.1f} MiB"),
+        ("build tasks and TaskGraph", _seconds(result.build_s)),
+        ("analysis: upward_ranks, critical_path", _seconds(result.analysis_s)),
+        ("run", _seconds(result.run_s)),
+    ]
+    _print_table("memory", rows, summary["goals"])
+
+
 def _workflow_paths(file: Path | None, folder: Path | None) -> list[Path]:
     if file is not None and folder is not None:
         _fail("give a workflow FILE or --all FOLDER, not both.")
@@ -268,6 +329,14 @@ def _environment() -> dict[str, Any]:
 
 def _seconds(value: float) -> str:
     return f"{value:.4f} s"
+
+
+def _milliseconds(value: float) -> str:
+    return f"{value * 1e3:.3f} ms"
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "[bold red]no[/]"
 
 
 def _goal_mark(met: bool) -> str:

@@ -14,27 +14,38 @@ import contextvars
 import functools
 import heapq
 import logging
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import RunError, TaskTimeoutError, UsageError
 from ._checkpoint import CheckpointToken, Preempted, set_current
+from ._delta import DeltaKind
 from ._events import Event
 from ._graph import TaskGraph
+from ._held import HeldTasks
 from ._node import Node, event_data
 from ._outcome import Outcome, classify
 from ._refs import ErrorObservation, resolve
 from ._report import RunReport, TaskRecord
+from ._run_changes import RunChanges
+from ._run_preemption import RunPreemption
 from ._task import FailurePolicy, Task, TaskStatus
 
 if TYPE_CHECKING:
     from ._executor import DagExecutor
+    from ._pool import WorkerPool
 
 __all__ = ["Run"]
 
 logger = logging.getLogger(__name__)
+
+# Runs with tasks held back by each pool. A pool may be shared by several runs
+# (an executor opened twice, or executors given the same pool), and a slot
+# that one run frees must wake the tasks that another run holds back.
+_HOLDING: weakref.WeakKeyDictionary[WorkerPool, weakref.WeakSet[Run]] = weakref.WeakKeyDictionary()
 
 _TOPIC_BY_STATUS = {
     TaskStatus.DONE: "task.completed",
@@ -44,12 +55,13 @@ _TOPIC_BY_STATUS = {
 }
 
 
-class Run:
+class Run(RunChanges, RunPreemption):
     """One execution of a growing task graph.
 
     Tasks may be added while earlier ones run, which is how streamed plans
-    start executing before the planner has finished writing them. Leaving the
-    ``async with`` block cancels and awaits whatever is still running.
+    start executing before the planner has finished writing them. Edges can be
+    added to tasks that have not started, and such tasks can be dropped. Leaving
+    the ``async with`` block cancels and awaits whatever is still running.
     """
 
     def __init__(self, executor: DagExecutor, graph: TaskGraph | None = None) -> None:
@@ -58,14 +70,19 @@ class Run:
         self._events = executor.events
         self._key = executor.dispatch_key
         self._pool = executor.pool
-        self.graph = graph if graph is not None else TaskGraph()
+        # A graph passed in is complete and keeps its own compaction hook.
+        self.graph = graph if graph is not None else TaskGraph(on_compact=self._compacted)
         self._prevalidated = graph is not None
         self.report = RunReport()
         self._nodes: dict[Hashable, Node] = {}
         self._ready: list[tuple[Any, int, Node]] = []
         self._running: set[Node] = set()
         self._paused: set[Node] = set()
-        self._held: list[tuple[Any, int, Node]] = []
+        self._held: HeldTasks | None = None  # ready tasks the pool cannot start yet
+        self._holding: weakref.WeakSet[Run] | None = None
+        if self._pool is not None:
+            self._held = HeldTasks(self._pool)
+            self._holding = _HOLDING.setdefault(self._pool, weakref.WeakSet())
         self._workers: set[asyncio.Task[None]] = set()
         self._preemptible_running = 0  # running tasks marked preemptible
         self._unsettled = 0
@@ -87,8 +104,12 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._unsettled or self._workers:
+        if self._unsettled:
             await self.cancel()
+        elif self._workers:
+            # Every task has settled and the workers are returning. Cancelling
+            # them would report a finished run as cancelled.
+            await asyncio.gather(*self._workers, return_exceptions=True)
         if self._threads is not None:
             # A sync call cannot be interrupted; its thread ends when the call
             # returns, without holding up the caller here.
@@ -114,17 +135,18 @@ class Run:
         if rank is None:
             rank = self._executor.costs.estimate(task)
             self.insert(task, rank=rank)
-            self._raise_ancestor_ranks(task, rank)
+            self._raise_ancestor_ranks(task.dependencies, rank)
         else:
             self.insert(task, rank=rank)
         self.dispatch()
 
-    def _raise_ancestor_ranks(self, task: Task, rank: float) -> None:
-        # A new task can only lengthen the paths through its ancestors, so
-        # their upward ranks grow to cost + the new path; the walk stops where
-        # a rank does not change. Tasks already started keep their place.
+    def _raise_ancestor_ranks(self, dependencies: Iterable[Hashable], rank: float) -> None:
+        # A new task or edge can only lengthen the paths through the ancestors
+        # of the task below it (of upward rank ``rank``), so their ranks grow
+        # to cost + the new path; the walk stops where a rank does not change.
+        # Tasks already started keep their place.
         estimate = self._executor.costs.estimate
-        pending = [(dep, rank) for dep in task.dependencies]
+        pending = [(dep, rank) for dep in dependencies]
         while pending:
             dep, below = pending.pop()
             node = self._nodes[dep]
@@ -148,6 +170,8 @@ class Run:
             raise UsageError(f"cannot add task {task.id!r}: the run is closed")
         if not (self._prevalidated and task.id in self.graph and self.graph[task.id] is task):
             self.graph.add(task)
+            if self._events.active:
+                self._graph_updated(DeltaKind.ADD_TASK, (task.id,))
         record = TaskRecord(
             id=task.id,
             name=task.name,
@@ -258,8 +282,9 @@ class Run:
                 continue
             if node.worker is None or not node.executing:
                 # Not started, or its worker was cancelled before it ran, in
-                # which case the worker never gets to settle it.
-                self._discard_running(node)
+                # which case the worker never gets to settle it or free its slot.
+                if node in self._running:
+                    self._release(node, outcome=None)
                 self._settle(node, TaskStatus.CANCELLED)
         return workers
 
@@ -298,7 +323,7 @@ class Run:
             if node.entry is not entry or node.record.status is not TaskStatus.READY:
                 continue  # a stale entry: the task was requeued or settled since
             if self._pool is not None and not self._pool.can_start(node.keys):
-                self._held.append(entry)  # queued again when a slot of its key frees
+                self._hold(entry)
                 continue
             if node in self._paused:
                 self._resume(node)
@@ -458,20 +483,44 @@ class Run:
         node.token = None
         node.executing = False
         self._discard_running(node)
-        if self._pool is None:
+        if self._pool is not None:
+            self._release_slot(self._pool, node, outcome)
+
+    def _release_slot(self, pool: WorkerPool, node: Node, outcome: TaskStatus | None) -> None:
+        if node in self._paused:
+            # Cancelled while paused at a checkpoint: it freed its slot then.
+            self._paused.discard(node)
             return
         record = node.record
         duration = (record.end or 0.0) - (record.start or 0.0)
         error = record.error if outcome is not None else None
-        self._pool.release(
+        pool.release(
             node.keys,
             duration=max(duration, 0.0),
             outcome=_pool_outcome(outcome, error),
             error=error,
         )
-        for entry in self._held:
-            heapq.heappush(self._ready, entry)
-        self._held.clear()
+        self._unhold()
+        if self._holding:
+            for run in list(self._holding):  # a woken run may hold tasks again
+                run._unhold()
+                run.dispatch()
+
+    def _hold(self, entry: tuple[Any, int, Node]) -> None:
+        # Queued again when the pool releases a slot, in this run or another.
+        held, holding = self._held, self._holding
+        assert held is not None and holding is not None  # a run with a pool has both
+        if not held:
+            holding.add(self)
+        held.hold(entry)
+
+    def _unhold(self) -> None:
+        held = self._held
+        if not held:
+            return
+        held.requeue(self._ready)
+        if not held and self._holding is not None:
+            self._holding.discard(self)
 
     def _settle(self, node: Node, status: TaskStatus) -> None:
         record = node.record
@@ -525,76 +574,11 @@ class Run:
         if self._events.active and self._events.wants(topic):
             self._events.publish(Event(topic, data(), self._clock() - self.report.started_at))
 
-    # -- pre-emption ---------------------------------------------------------------------
-
-    def _preempt_for(self, urgent: Node) -> None:
-        """Pre-empt the least urgent running task if ``urgent`` strictly outranks it."""
-        victim = min(
-            (node for node in self._running if self._preemptible(node)),
-            key=lambda node: (node.priority, -node.seq),
-            default=None,
-        )
-        if victim is None or victim.priority >= urgent.priority or victim.preempting:
-            return
-        victim.preempting = True
-        victim.record.preemptions += 1
-        self._publish(
-            "task.preempted",
-            lambda: {"task_id": victim.task.id, "name": victim.task.name, "by": urgent.task.id},
-        )
-        token = victim.token
-        if token is not None and token.used:
-            token.request()  # it pauses, or raises Preempted, at its next checkpoint
-        elif victim.worker is not None:
-            victim.worker.cancel()
-
-    def _preemptible(self, node: Node) -> bool:
-        task = node.task
-        if not task.preemptible or node.record.preemptions >= self._executor.max_preemptions:
-            return False
-        token = node.token
-        if token is not None and token.used:
-            return True  # it cooperates: pausing loses no work
-        # Restarting loses the work done so far, which is safe only for
-        # idempotent async work; a sync call cannot be interrupted at all.
-        return node.is_async and task.idempotent
-
-    def _requeue(self, node: Node) -> None:
-        self._release(node, outcome=None)
-        node.preempting = False
-        node.record.attempts -= 1  # a pre-empted attempt does not count
-        node.priority += self._executor.aging
-        self._publish("task.requeued", lambda: {"task_id": node.task.id, "priority": node.priority})
-        self._make_ready(node)
-        self.dispatch()
-
-    def _pause(self, token: CheckpointToken) -> asyncio.Future[None]:
-        """Release the slot of the token's task at its checkpoint; return what resumes it."""
-        node = token.node
-        assert isinstance(node, Node)
-        self._discard_running(node)
-        node.preempting = False
-        node.priority += self._executor.aging
-        node.resume = asyncio.get_running_loop().create_future()
-        self._paused.add(node)
-        self._make_ready(node)
-        self.dispatch()
-        return node.resume
-
     def _discard_running(self, node: Node) -> None:
         if node in self._running:
             self._running.remove(node)
             if node.task.preemptible:
                 self._preemptible_running -= 1
-
-    def _resume(self, node: Node) -> None:
-        self._paused.discard(node)
-        node.record.status = TaskStatus.RUNNING
-        self._running.add(node)
-        if node.task.preemptible:
-            self._preemptible_running += 1
-        if node.resume is not None and not node.resume.done():
-            node.resume.set_result(None)
 
 
 def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Outcome:

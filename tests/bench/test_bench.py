@@ -1,4 +1,5 @@
-"""Benchmark logic on small inputs: graphs, baselines, LangGraph, simulation, loader, CLI.
+"""Benchmark logic on small inputs: graphs, baselines, LangGraph, simulation, loader,
+pre-emption, memory and the command line.
 
 No test asserts a wall-clock time; the benchmarks' figures are in the docs.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import subprocess
+import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,13 @@ from dragonscale_lc.bench import (
     critical_path,
     executor_tasks,
     load_workflow,
+    measure_memory_in_process,
+    measure_preemption,
     random_dag,
     run_floor,
     run_langgraph,
     run_naive,
+    run_preemption_trial,
     simulate_list_schedule,
     topological_order,
 )
@@ -242,6 +248,72 @@ def test_simulation_rejects_zero_machines() -> None:
         simulate_list_schedule({"a": 1.0}, {"a": ()}, 0)
 
 
+# Pre-emption
+
+# Far longer than adding the urgent task takes, so no long task ends first,
+# yet short enough to keep the tests fast.
+LONG_S = 0.05
+
+
+async def test_preemption_urgent_starts_first() -> None:
+    trial = await run_preemption_trial(2, LONG_S, preemptible=True)
+
+    assert trial.urgent_started_before_long_finished
+    assert trial.preemptions >= 1
+    assert trial.victims_reran
+    assert trial.victims_completed
+    assert trial.latency_s >= 0
+
+
+async def test_no_preemption_urgent_waits() -> None:
+    trial = await run_preemption_trial(2, LONG_S, preemptible=False)
+
+    assert not trial.urgent_started_before_long_finished
+    assert trial.preemptions == 0
+    assert trial.victims == ()
+    assert not trial.victims_reran
+
+
+async def test_preemption_result_has_every_field() -> None:
+    result = await measure_preemption(workers=1, repeat=2, long_s=LONG_S)
+
+    summary = result.to_dict()
+    assert len(summary["latencies_s"]) == len(summary["without_preemption_latencies_s"]) == 2
+    assert summary["preemptions"] == 1  # one worker: the urgent task's victim is the only one
+    assert summary["victims_reran"] and summary["victims_completed"]
+    assert summary["urgent_started_before_long_finished"]
+    assert summary["speedup"] > 0
+    assert set(summary["goals"]) == {"high_priority_start_latency_le_5_ms"}
+
+
+@pytest.mark.parametrize("bad", [{"workers": 0}, {"repeat": 0}, {"long_s": 0.0}])
+async def test_preemption_rejects_bad_settings(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be at least 1 and long_s positive"):
+        await measure_preemption(**bad)
+
+
+# Memory
+
+
+async def test_memory_in_process_tiny_graph() -> None:
+    result = await measure_memory_in_process(50, seed=1)
+
+    assert (result.nodes, result.seed, result.workers) == (50, 1, 16)
+    assert result.edges == sum(len(parents) for parents in random_dag(50, seed=1))
+    assert result.critical_path_tasks >= 1
+    for value in (result.baseline_rss_mb, result.peak_rss_mb, result.ru_maxrss_mb):
+        assert value > 0
+    assert result.peak_rss_mb >= result.baseline_rss_mb
+    for value in (result.build_s, result.analysis_s, result.run_s):
+        assert value > 0
+    assert set(result.goals) == {"peak_rss_mb_le_300"}
+
+
+async def test_memory_rejects_empty_graph() -> None:
+    with pytest.raises(ValueError, match="nodes must be at least 1, got 0"):
+        await measure_memory_in_process(0)
+
+
 # WfFormat loader
 
 
@@ -436,6 +508,30 @@ def test_cli_workflow_all_json(runner: CliRunner, tmp_path: Path) -> None:
     assert set(summary["goals"]) == {"ratio_to_simulated_le_1_05"}
 
 
+def test_cli_preemption_json(runner: CliRunner) -> None:
+    summary = invoke_json(
+        runner, "preemption", "--workers", "2", "--repeat", "1", "--long-seconds", str(LONG_S)
+    )
+
+    assert summary["workers"] == 2
+    assert summary["long_task_s"] == LONG_S
+    for key in ("high_priority_start_latency_s", "without_preemption_latency_s"):
+        assert summary[key] > 0
+    assert summary["preemptions"] >= 1
+    assert summary["victims_reran"] and summary["victims_completed"]
+    assert set(summary["goals"]) == {"high_priority_start_latency_le_5_ms"}
+
+
+def test_cli_memory_json(runner: CliRunner) -> None:
+    summary = invoke_json(runner, "memory", "--nodes", "30", "--seed", "2")
+
+    assert (summary["nodes"], summary["seed"]) == (30, 2)
+    for key in ("baseline_rss_mb", "peak_rss_mb", "ru_maxrss_mb", "run_s", "analysis_s"):
+        assert summary[key] > 0
+    assert summary["graph_rss_mb"] >= 0
+    assert set(summary["goals"]) == {"peak_rss_mb_le_300"}
+
+
 def test_cli_workflow_table(runner: CliRunner, tmp_path: Path) -> None:
     path = write_json(tmp_path, "tiny.json", SYNTHETIC)
 
@@ -482,8 +578,19 @@ def test_bench_exports_match_all() -> None:
         for name, value in vars(module).items()
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)
-        and name not in {"annotations"}
+        and name not in {"annotations", "TYPE_CHECKING"}
     }
 
     assert [name for name in module.__all__ if not hasattr(module, name)] == []
     assert public - set(module.__all__) == set()
+
+
+def test_bench_import_does_not_load_langgraph() -> None:
+    # A fresh interpreter: this one has loaded LangGraph for the tests above.
+    code = "import sys, dragonscale_lc.bench; print('langgraph' in sys.modules)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+
+    assert result.stdout.strip() == "False"

@@ -551,6 +551,21 @@ async def test_leaving_block_cancels_unsettled_tasks() -> None:
     assert asyncio.all_tasks() == before
 
 
+async def test_finished_run_not_cancelled_by_block_exit() -> None:
+    bus = EventBus()
+    ends: list[str] = []
+    bus.subscribe("run.*", lambda event: ends.append(event.topic))
+    before = asyncio.all_tasks()
+
+    async with DagExecutor(events=bus).open() as run:
+        run.add(Task(id=1, fn=value))
+        await run.wait()
+
+    assert not run.cancelled
+    assert ends == ["run.started", "run.completed"]
+    assert asyncio.all_tasks() == before
+
+
 # -- streamed tasks -----------------------------------------------------------------------------
 
 

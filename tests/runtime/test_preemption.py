@@ -217,3 +217,67 @@ async def test_checkpoint_outside_executor_is_harmless() -> None:
 def test_preemption_settings_validated(bad: dict) -> None:
     with pytest.raises(UsageError, match="must not be negative"):
         DagExecutor(**bad)
+
+
+async def test_urgent_task_added_before_victim_ran() -> None:
+    calls: list[str] = []
+
+    async def slow() -> str:
+        calls.append("slow")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return "slow done"
+
+    order: list[str] = []
+    executor = DagExecutor(max_workers=1)
+    executor.events.subscribe("task.completed", lambda event: order.append(event.data["task_id"]))
+    async with executor.open() as run:
+        run.add(Task(id="slow", fn=slow, preemptible=True))
+        # The slow task's worker has not taken a step yet.
+        run.add(Task(id="urgent", fn=urgent, priority=10))
+        report = await asyncio.wait_for(run.wait(), GUARD)
+
+    assert order == ["urgent", "slow"]
+    assert calls == ["slow"]
+    assert report["slow"].preemptions == 1
+    assert report["slow"].attempts == 1
+
+
+async def test_run_cancelled_during_preemption() -> None:
+    gate = Gate()
+    executor = DagExecutor(max_workers=1)
+
+    async with executor.open() as run:
+        run.add(Task(id="long", fn=gate.long, preemptible=True))
+        await asyncio.wait_for(gate.first_start.wait(), GUARD)
+        run.add(Task(id="urgent", fn=urgent, priority=10))  # cancels long's worker
+        # Called directly, cancel() reaches the run before long's worker sees its
+        # pre-emption.
+        await run.cancel()
+
+        assert run.report["long"].status is TaskStatus.CANCELLED
+        assert run.report["urgent"].status is TaskStatus.CANCELLED
+        await asyncio.wait_for(run.wait_idle(), GUARD)
+
+    assert gate.started == 1
+
+
+async def test_sync_task_not_started_can_be_preempted() -> None:
+    calls: list[str] = []
+
+    def crunch() -> str:
+        calls.append("crunch")
+        return "crunched"
+
+    executor = DagExecutor(max_workers=1)
+    async with executor.open() as run:
+        run.add(Task(id="crunch", fn=crunch, preemptible=True, idempotent=False))
+        run.add(Task(id="urgent", fn=urgent, priority=10))
+        report = await asyncio.wait_for(run.wait(), GUARD)
+
+    # Requeueing a task that never ran repeats nothing, whatever its flags.
+    assert calls == ["crunch"]
+    assert report["crunch"].preemptions == 1
+    assert report["urgent"].end is not None
+    assert report["crunch"].start is not None
+    assert report["urgent"].end <= report["crunch"].start

@@ -1,0 +1,138 @@
+"""Pre-emption inside a run: urgent work takes the slot of less urgent preemptible work.
+
+:class:`RunPreemption` is a mixin of :class:`~dragonscale_lc.runtime.Run`. When
+every slot is taken and the best ready task has a strictly higher effective
+priority than the least urgent running preemptible task, that task is paused
+at its next checkpoint (if it calls checkpoints) or cancelled and requeued.
+Each pre-emption ages the task's priority, and after ``max_preemptions`` the
+task is no longer pre-empted, so it cannot starve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._checkpoint import CheckpointToken
+from ._node import Node
+from ._task import TaskStatus
+
+if TYPE_CHECKING:
+    from ._executor import DagExecutor
+    from ._pool import WorkerPool
+
+__all__ = ["RunPreemption"]
+
+
+class RunPreemption:
+    """Pausing, cancelling and requeueing running tasks, for :class:`Run` to inherit."""
+
+    # Set by Run.__init__.
+    _executor: DagExecutor
+    _pool: WorkerPool | None
+    _running: set[Node]
+    _paused: set[Node]
+    _preemptible_running: int
+    _cancelled: bool
+
+    if TYPE_CHECKING:
+        # Defined by Run.
+
+        def dispatch(self) -> None: ...
+
+        def _make_ready(self, node: Node) -> None: ...
+
+        def _settle(self, node: Node, status: TaskStatus) -> None: ...
+
+        def _release(self, node: Node, *, outcome: TaskStatus | None) -> None: ...
+
+        def _release_slot(
+            self, pool: WorkerPool, node: Node, outcome: TaskStatus | None
+        ) -> None: ...
+
+        def _discard_running(self, node: Node) -> None: ...
+
+        def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None: ...
+
+    def _preempt_for(self, urgent: Node) -> None:
+        """Pre-empt the least urgent running task if ``urgent`` strictly outranks it."""
+        victim = min(
+            (node for node in self._running if self._preemptible(node)),
+            key=lambda node: (node.priority, -node.seq),
+            default=None,
+        )
+        if victim is None or victim.priority >= urgent.priority or victim.preempting:
+            return
+        victim.preempting = True
+        victim.record.preemptions += 1
+        self._publish(
+            "task.preempted",
+            lambda: {"task_id": victim.task.id, "name": victim.task.name, "by": urgent.task.id},
+        )
+        token = victim.token
+        if not victim.executing and victim.worker is not None:
+            # Its worker has not run yet, so it would never reach the code that
+            # requeues the task: requeue it here. No work is lost.
+            victim.worker.cancel()
+            self._requeue(victim)
+        elif token is not None and token.used:
+            token.request()  # it pauses, or raises Preempted, at its next checkpoint
+        elif victim.worker is not None:
+            victim.worker.cancel()
+
+    def _preemptible(self, node: Node) -> bool:
+        task = node.task
+        if not task.preemptible or node.record.preemptions >= self._executor.max_preemptions:
+            return False
+        if node.worker is None:
+            return False  # begun by the current worker, which runs it next
+        if not node.executing:
+            return True  # its worker has not started it yet
+        token = node.token
+        if token is not None and token.used:
+            return True  # it cooperates: pausing loses no work
+        # Restarting loses the work done so far, which is safe only for
+        # idempotent async work; a sync call cannot be interrupted at all.
+        return node.is_async and task.idempotent
+
+    def _requeue(self, node: Node) -> None:
+        if node.executing:
+            node.record.attempts -= 1  # a pre-empted attempt does not count
+        self._release(node, outcome=None)
+        node.preempting = False
+        if self._cancelled:
+            # The run was cancelled while the pre-emption was under way, and
+            # _cancel_all left the task to this worker.
+            self._settle(node, TaskStatus.CANCELLED)
+            return
+        node.priority += self._executor.aging
+        self._publish("task.requeued", lambda: {"task_id": node.task.id, "priority": node.priority})
+        self._make_ready(node)
+        self.dispatch()
+
+    def _pause(self, token: CheckpointToken) -> asyncio.Future[None]:
+        """Release the slot of the token's task at its checkpoint; return what resumes it."""
+        node = token.node
+        assert isinstance(node, Node)
+        self._discard_running(node)
+        if self._pool is not None:
+            self._release_slot(self._pool, node, None)  # or the urgent task cannot start
+        node.preempting = False
+        node.priority += self._executor.aging
+        node.resume = asyncio.get_running_loop().create_future()
+        self._paused.add(node)
+        self._make_ready(node)
+        self.dispatch()
+        return node.resume
+
+    def _resume(self, node: Node) -> None:
+        self._paused.discard(node)
+        node.record.status = TaskStatus.RUNNING
+        self._running.add(node)
+        if node.task.preemptible:
+            self._preemptible_running += 1
+        if self._pool is not None:
+            self._pool.acquire(node.keys)  # _take checked can_start
+        if node.resume is not None and not node.resume.done():
+            node.resume.set_result(None)
