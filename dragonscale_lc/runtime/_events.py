@@ -58,7 +58,11 @@ Topics
     ``task.failed``, ``task.skipped`` and ``task.cancelled`` (``task_id``,
     ``name``, ``status``, ``output``, ``error``, ``start``, ``end``); and
     ``task.retrying``, ``task.preempted`` and ``task.requeued``. A fail-fast
-    run ends with ``run.cancelled``.
+    run ends with ``run.cancelled``. A run opened with ``DagExecutor.open()``
+    also publishes ``graph.updated`` for each task added, edge added or drop
+    (``kind``, ``ids``, ``version``) and ``graph.compacted`` when its graph's
+    delta log is compacted (``previous_base_version``, ``base_version``,
+    ``deltas``, ``tasks``).
 
     The WorkerPool publishes ``pool.resized`` (``old``, ``new``, ``reason``,
     ``key``).
@@ -66,9 +70,8 @@ Topics
     The compiler session produces ``plan.task_parsed``, ``plan.completed`` and
     ``join.decided``, but sends them to its ``emit`` callback, not to a bus.
 
-    Reserved, with no publisher yet: ``run.failed``; ``graph.updated`` and
-    ``graph.compacted`` for TaskGraph deltas and compaction;
-    ``schedule.fired`` and ``schedule.missed`` for the TimedScheduler.
+    Reserved, with no publisher yet: ``run.failed``, and ``schedule.fired``
+    and ``schedule.missed`` for the TimedScheduler.
 """
 
 from __future__ import annotations

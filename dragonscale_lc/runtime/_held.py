@@ -52,7 +52,7 @@ class HeldTasks:
         """
         for key in list(self._by_key):
             heap = self._by_key[key]
-            free = self._free_slots(key, len(heap))
+            free = self._free_slots(key, held_count=len(heap))
             while heap and free > 0:
                 entry = heapq.heappop(heap)
                 node = entry[2]
@@ -70,11 +70,11 @@ class HeldTasks:
                 return key
         return None
 
-    def _free_slots(self, key: str | None, held: int) -> int:
+    def _free_slots(self, key: str | None, *, held_count: int) -> int:
         pool = self._pool
         if key is None:
             return pool.limit - pool.running
         cap = pool.limits.get(key)
         if cap is None:
-            return held  # the cap was removed since
+            return held_count  # the cap was removed since
         return cap - pool.running_by_key.get(key, 0)

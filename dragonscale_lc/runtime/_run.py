@@ -60,8 +60,9 @@ class Run(RunChanges, RunPreemption):
 
     Tasks may be added while earlier ones run, which is how streamed plans
     start executing before the planner has finished writing them. Edges can be
-    added to tasks that have not started, and such tasks can be dropped. Leaving
-    the ``async with`` block cancels and awaits whatever is still running.
+    added to tasks that have not started, and tasks that have never run can be
+    dropped. Leaving the ``async with`` block cancels and awaits whatever is
+    still running.
     """
 
     def __init__(self, executor: DagExecutor, graph: TaskGraph | None = None) -> None:
@@ -71,7 +72,7 @@ class Run(RunChanges, RunPreemption):
         self._key = executor.dispatch_key
         self._pool = executor.pool
         # A graph passed in is complete and keeps its own compaction hook.
-        self.graph = graph if graph is not None else TaskGraph(on_compact=self._compacted)
+        self.graph = graph if graph is not None else TaskGraph(on_compact=self._publish_compaction)
         self._prevalidated = graph is not None
         self.report = RunReport()
         self._nodes: dict[Hashable, Node] = {}
@@ -142,9 +143,9 @@ class Run(RunChanges, RunPreemption):
 
     def _raise_ancestor_ranks(self, dependencies: Iterable[Hashable], rank: float) -> None:
         # A new task or edge can only lengthen the paths through the ancestors
-        # of the task below it (of upward rank ``rank``), so their ranks grow
-        # to cost + the new path; the walk stops where a rank does not change.
-        # Tasks already started keep their place.
+        # of the task below it, whose upward rank is ``rank``. So their ranks
+        # grow to cost + the new path, and the walk stops where a rank does
+        # not change. Tasks already started keep their place.
         estimate = self._executor.costs.estimate
         pending = [(dep, rank) for dep in dependencies]
         while pending:
@@ -171,7 +172,7 @@ class Run(RunChanges, RunPreemption):
         if not (self._prevalidated and task.id in self.graph and self.graph[task.id] is task):
             self.graph.add(task)
             if self._events.active:
-                self._graph_updated(DeltaKind.ADD_TASK, (task.id,))
+                self._publish_graph_update(DeltaKind.ADD_TASK, (task.id,))
         record = TaskRecord(
             id=task.id,
             name=task.name,

@@ -1,4 +1,4 @@
-"""Changes to a running graph: edges added to tasks that have not started, tasks dropped.
+"""Edges added to, and tasks dropped from, the graph of an open run.
 
 :class:`RunChanges` is a mixin of :class:`~dragonscale_lc.runtime.Run`. It keeps
 the run's nodes, records and counts in step with each delta of the run's
@@ -24,7 +24,7 @@ __all__ = ["RunChanges"]
 
 
 class RunChanges:
-    """Adding edges to and dropping tasks from a run, for :class:`Run` to inherit."""
+    """Mixin of :class:`Run` that adds edges to and drops tasks from an open run."""
 
     # Set by Run.__init__.
     graph: TaskGraph
@@ -47,7 +47,7 @@ class RunChanges:
         def _wake_idle_waiters(self) -> None: ...
 
     def add_edge(self, parent: Hashable, child: Hashable) -> None:
-        """Make ``child`` wait for ``parent`` as well, while ``child`` has not started.
+        """Add the edge ``parent -> child``, so that ``child`` also waits for ``parent``.
 
         A ready child goes back to pending until ``parent`` settles. If
         ``parent`` has already failed (or was skipped or cancelled), ``child``
@@ -89,13 +89,13 @@ class RunChanges:
         node = self._nodes[child]
         node.task = self.graph[child]  # the graph's copy, which lists the new dependency
         node.record.dependencies = node.task.dependencies
-        above = self._nodes[parent]
-        if not above.settled:
+        parent_node = self._nodes[parent]
+        if not parent_node.settled:
             node.waiting += 1
             if node.record.status is TaskStatus.READY:
                 node.record.status = TaskStatus.PENDING
                 node.entry = None  # its heap entry goes stale
-        elif above.record.status is not TaskStatus.DONE:
+        elif parent_node.record.status is not TaskStatus.DONE:
             self._dependency_failed(node)
         self._raise_ancestor_ranks((parent,), node.rank)
 
@@ -158,9 +158,9 @@ class RunChanges:
         for current in checked:  # the list grows while it is walked
             node = self._nodes[current]
             if node.record.start is not None:
-                whose = "it" if current == task_id else f"its dependent {current!r}"
+                subject = "it" if current == task_id else f"its dependent {current!r}"
                 raise UsageError(
-                    f"cannot drop task {task_id!r}: {whose} has already {_progress(node)}; "
+                    f"cannot drop task {task_id!r}: {subject} has already {_progress(node)}; "
                     "only tasks that have never run can be dropped"
                 )
             if cascade:
@@ -168,12 +168,12 @@ class RunChanges:
                 seen.update(fresh)
                 checked.extend(fresh)
 
-    def _graph_updated(self, kind: DeltaKind, ids: tuple[Hashable, ...]) -> None:
+    def _publish_graph_update(self, kind: DeltaKind, ids: tuple[Hashable, ...]) -> None:
         self._publish(
             "graph.updated", lambda: {"kind": kind.value, "ids": ids, "version": self.graph.version}
         )
 
-    def _compacted(self, summary: Compaction) -> None:
+    def _publish_compaction(self, summary: Compaction) -> None:
         if self._events.active:
             self._publish(
                 "graph.compacted",

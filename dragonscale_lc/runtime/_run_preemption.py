@@ -1,8 +1,9 @@
 """Pre-emption inside a run: urgent work takes the slot of less urgent preemptible work.
 
 :class:`RunPreemption` is a mixin of :class:`~dragonscale_lc.runtime.Run`. When
-every slot is taken and the best ready task has a strictly higher effective
-priority than the least urgent running preemptible task, that task is paused
+every slot is taken and the best ready task's own priority is strictly higher
+than the effective (aged) priority of the least urgent running preemptible
+task, that task is paused
 at its next checkpoint (if it calls checkpoints) or cancelled and requeued.
 Each pre-emption ages the task's priority, and after ``max_preemptions`` the
 task is no longer pre-empted, so it cannot starve.
@@ -26,7 +27,7 @@ __all__ = ["RunPreemption"]
 
 
 class RunPreemption:
-    """Pausing, cancelling and requeueing running tasks, for :class:`Run` to inherit."""
+    """Mixin of :class:`Run` that pauses, cancels and requeues running tasks."""
 
     # Set by Run.__init__.
     _executor: DagExecutor
@@ -62,7 +63,9 @@ class RunPreemption:
             key=lambda node: (node.priority, -node.seq),
             default=None,
         )
-        if victim is None or victim.priority >= urgent.priority or victim.preempting:
+        # The urgent task's own priority decides, not its aged one: a requeued
+        # victim must not pre-empt its equally urgent peers in turn.
+        if victim is None or victim.priority >= urgent.task.priority or victim.preempting:
             return
         victim.preempting = True
         victim.record.preemptions += 1
@@ -72,8 +75,8 @@ class RunPreemption:
         )
         token = victim.token
         if not victim.executing and victim.worker is not None:
-            # Its worker has not run yet, so it would never reach the code that
-            # requeues the task: requeue it here. No work is lost.
+            # Its worker has not run yet and would never reach the code that
+            # requeues the task, so the task is requeued here. No work is lost.
             victim.worker.cancel()
             self._requeue(victim)
         elif token is not None and token.used:
@@ -117,7 +120,7 @@ class RunPreemption:
         assert isinstance(node, Node)
         self._discard_running(node)
         if self._pool is not None:
-            self._release_slot(self._pool, node, None)  # or the urgent task cannot start
+            self._release_slot(self._pool, node, None)  # for the urgent task
         node.preempting = False
         node.priority += self._executor.aging
         node.resume = asyncio.get_running_loop().create_future()

@@ -468,7 +468,7 @@ async def test_drop_cascade_removes_dependents() -> None:
     assert set(run.graph.dependents("root")) == {"other"}
 
 
-async def test_drop_cascade_rejected_when_dependent_ran() -> None:
+async def test_drop_cascade_rejected_when_task_ran() -> None:
     gates = Gates()
 
     async with DagExecutor().open() as run:
@@ -563,7 +563,7 @@ async def test_graph_compacted_when_log_fills() -> None:
     bus.subscribe("graph.compacted", lambda event: compactions.append(event.data))
 
     async with DagExecutor(events=bus).open() as run:
-        # The graph's log holds 1024 deltas; the next change compacts it first.
+        # Once the graph's log has 1024 deltas, the next change compacts it first.
         for task_id in range(1025):
             run.add(Task(id=task_id, fn=value))
         await asyncio.wait_for(run.wait(), GUARD)

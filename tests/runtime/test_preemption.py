@@ -281,3 +281,39 @@ async def test_sync_task_not_started_can_be_preempted() -> None:
     assert report["urgent"].end is not None
     assert report["crunch"].start is not None
     assert report["urgent"].end <= report["crunch"].start
+
+
+async def test_one_urgent_task_preempts_one_victim() -> None:
+    release = asyncio.Event()
+    bus = EventBus()
+    preempted: list[object] = []
+    bus.subscribe("task.preempted", lambda event: preempted.append(event.data["task_id"]))
+    started = asyncio.Event()
+    running = 0
+
+    async def long() -> None:
+        nonlocal running
+        running += 1
+        if running == 4:
+            started.set()
+        await release.wait()
+
+    async def slow_urgent() -> None:
+        # Holding the slot for a while gives a requeued victim the chance to
+        # pre-empt its peers, which it must not take.
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    executor = DagExecutor(max_workers=4, events=bus)
+    async with executor.open() as run:
+        for index in range(4):
+            run.add(Task(id=f"long-{index}", fn=long, preemptible=True))
+        await asyncio.wait_for(started.wait(), GUARD)
+        run.add(Task(id="urgent", fn=slow_urgent, priority=10))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        release.set()
+        report = await asyncio.wait_for(run.wait(), GUARD)
+
+    assert len(preempted) == 1
+    assert all(record.status is TaskStatus.DONE for record in report)
