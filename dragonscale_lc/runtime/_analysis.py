@@ -181,12 +181,15 @@ def _upward(
     graph: TaskGraph, order: list[Hashable], weights: dict[Hashable, float], delay: _Delay | None
 ) -> dict[Hashable, float]:
     ranks: dict[Hashable, float] = {}
+    # The graph's own dependents lists, read without copies: the executor
+    # ranks every graph it runs, so this loop is on its hot path.
+    dependents = graph._dependents
     for tid in reversed(order):
-        children = graph.dependents(tid)
-        if delay is None:
-            below = max((ranks[child] for child in children), default=0)
-        else:
-            below = max((delay(tid, child) + ranks[child] for child in children), default=0)
+        below: float = 0
+        for child in dependents.get(tid, ()):
+            rank = ranks[child] if delay is None else delay(tid, child) + ranks[child]
+            if rank > below:
+                below = rank
         ranks[tid] = weights[tid] + below
     return ranks
 

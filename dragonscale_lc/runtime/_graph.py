@@ -65,6 +65,7 @@ class TaskGraph:
         # A defaultdict, so `add` appends without building a spare list per
         # dependency the way `setdefault(dep, [])` would.
         self._dependents: defaultdict[Hashable, list[Hashable]] = defaultdict(list)
+        self._order_cache: tuple[tuple[int, int], list[Hashable]] | None = None
         # An added task is logged as the Task itself, the cheapest record of
         # the whole change. Its Delta is built only when someone reads it.
         self._log: list[Task | Delta] = []
@@ -241,7 +242,18 @@ class TaskGraph:
         return tuple(self._dependents.get(task_id, ()))
 
     def topological_order(self) -> list[Hashable]:
-        """Return every id, each after all of its dependencies (Kahn's algorithm)."""
+        """Return every id, each after all of its dependencies (Kahn's algorithm).
+
+        The order is computed once per version of the graph; the returned list
+        is a copy, so callers may change it.
+        """
+        cached = self._order_cache
+        if cached is None or cached[0] != (self.version, len(self._tasks)):
+            cached = ((self.version, len(self._tasks)), self._compute_order())
+            self._order_cache = cached
+        return list(cached[1])
+
+    def _compute_order(self) -> list[Hashable]:
         waiting = {tid: len(task.dependencies) for tid, task in self._tasks.items()}
         order = [tid for tid, count in waiting.items() if count == 0]
         for tid in order:  # the list grows while it is walked
