@@ -188,8 +188,7 @@ def _upward(
         below: float = 0
         for child in dependents.get(tid, ()):
             rank = ranks[child] if delay is None else delay(tid, child) + ranks[child]
-            if rank > below:
-                below = rank
+            below = max(below, rank)
         ranks[tid] = weights[tid] + below
     return ranks
 
