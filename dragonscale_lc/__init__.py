@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from ._errors import (
     TaskTimeoutError,
     UsageError,
 )
+from ._lazy import lazy_attributes as _lazy_attributes
 from .runtime import (
     DagExecutor,
     ErrorObservation,
@@ -45,8 +45,6 @@ from .runtime import (
 )
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from .compiler import (
         CompilerResult,
         Finish,
@@ -85,17 +83,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 __all__ = [
     "CompilerResult",

@@ -16,9 +16,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes as _lazy_attributes
 from ._common import Dag, critical_path, random_dag, topological_order
 from ._overhead import (
     OverheadResult,
@@ -45,8 +45,6 @@ from ._workflow import (
 )
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._langgraph import build_langgraph, run_langgraph
     from ._memory import (
         MemoryResult,
@@ -75,17 +73,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 __all__ = [
     "Dag",
