@@ -231,8 +231,8 @@ class StreamingPlanParser:
         elif (call := _UNNUMBERED_CALL.match(line)) and self._is_tool(call.group(1)):
             self.errors.append(
                 PlanError(
-                    f"line {self._line_no}: a call without a step number: {line[:120]}; "
-                    f"write it as `N. {call.group(1)}(...)`",
+                    f"line {self._line_no}: a call without a step number: {line[:120]}. "
+                    f"Write it as `N. {call.group(1)}(...)`",
                     line_no=self._line_no,
                 )
             )

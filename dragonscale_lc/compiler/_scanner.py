@@ -25,8 +25,8 @@ _CLOSERS = frozenset(_OPENERS.values())
 _BARE_REF = re.compile(r"\$\{(\d+)\}|\$(\d+)")
 
 # A bare reference such as `$1` outside quotes is not a Python literal, so it is
-# rewritten into a string holding these private-use characters around the
-# number; the parser turns such strings back into references.
+# rewritten into a string that contains these private-use characters around
+# the number. The parser turns such strings back into references.
 REF_SENTINEL_OPEN = "\ue000"
 REF_SENTINEL_CLOSE = "\ue001"
 

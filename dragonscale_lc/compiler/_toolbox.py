@@ -89,9 +89,9 @@ class ToolBox:
         def call_sync(**tool_input: Any) -> Any:
             return tool.invoke(tool_input, config=tool_config)
 
-        # A sync-only tool's ainvoke would hop to the event loop's small default
-        # thread pool; calling invoke puts it in the executor's own worker
-        # threads, so max_concurrency applies to sync and async tools alike.
+        # A sync-only tool's ainvoke would run in the event loop's small default
+        # thread pool. Calling invoke puts it in the executor's own worker
+        # threads instead, so max_concurrency applies to sync and async tools alike.
         call = call_async if _has_async_implementation(tool) else call_sync
         return Task(
             id=plan_task.id,

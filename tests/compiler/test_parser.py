@@ -860,7 +860,7 @@ def test_call_without_step_number_is_error() -> None:
     parser = parse('1. calc("1")\nrank("z")\n2. join()', tools=TOOLS)
 
     assert only_error(parser) == (
-        'line 2: a call without a step number: rank("z"); write it as `N. rank(...)`'
+        'line 2: a call without a step number: rank("z"). Write it as `N. rank(...)`'
     )
 
 
