@@ -475,8 +475,12 @@ class Run(RunChanges, RunPreemption):
         record = node.record
         record.end = self._clock() - self.report.started_at
         self._release(node, outcome=status)
-        if status is TaskStatus.DONE and record.start is not None:
-            self._executor.costs.observe(node.task.name, record.end - record.start)
+        # Learn durations only for tasks that state no cost of their own, and
+        # never from a clock that went backwards (an injected test clock).
+        if status is TaskStatus.DONE and node.task.cost is None and record.start is not None:
+            duration = record.end - record.start
+            if duration >= 0:
+                self._executor.costs.observe(node.task.name, duration)
         self._settle(node, status)
 
     def _release(self, node: Node, *, outcome: TaskStatus | None) -> None:

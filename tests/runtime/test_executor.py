@@ -745,3 +745,22 @@ async def test_report_gantt_chart(tmp_path) -> None:
     assert (tmp_path / "gantt.png").stat().st_size > 0
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
     assert labels == ["a value", "b refuse"]
+
+
+async def test_backward_clock_does_not_break_run() -> None:
+    readings = itertools.count(1000, -1)
+    executor = DagExecutor(clock=lambda: next(readings))
+
+    report = await executor.run([Task(id="a", fn=value), Task(id="b", fn=value, args=(Ref("a"),))])
+
+    assert [record.status for record in report] == [TaskStatus.DONE, TaskStatus.DONE]
+    assert executor.costs.average("value") is None
+
+
+async def test_tasks_with_stated_cost_are_not_learned() -> None:
+    executor = DagExecutor()
+
+    await executor.run([Task(id="a", fn=value, cost=3.0), Task(id="b", fn=add, args=(1, 2))])
+
+    assert executor.costs.average("value") is None
+    assert executor.costs.average("add") is not None
