@@ -10,8 +10,6 @@ only the tasks that depend on it.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import heapq
 import logging
 import weakref
@@ -20,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._errors import RunError, TaskTimeoutError, UsageError
+from .._errors import RunError, UsageError
 from ._checkpoint import CheckpointToken, Preempted, set_current
 from ._delta import DeltaKind
 from ._events import Event
@@ -28,8 +26,9 @@ from ._graph import TaskGraph
 from ._held import HeldTasks
 from ._node import Node, event_data
 from ._outcome import Outcome, classify
-from ._refs import ErrorObservation, resolve
+from ._refs import ErrorObservation
 from ._report import RunReport, TaskRecord
+from ._run_calls import RunCalls
 from ._run_changes import RunChanges
 from ._run_preemption import RunPreemption
 from ._task import FailurePolicy, Task, TaskStatus
@@ -55,7 +54,7 @@ _TOPIC_BY_STATUS = {
 }
 
 
-class Run(RunChanges, RunPreemption):
+class Run(RunCalls, RunChanges, RunPreemption):
     """One execution of a growing task graph.
 
     Tasks may be added while earlier ones run, which is how streamed plans
@@ -392,83 +391,6 @@ class Run(RunChanges, RunPreemption):
         if self._pool is not None:
             self._pool.acquire(node.keys)
 
-    async def _attempts(self, node: Node) -> Any:
-        task, record = node.task, node.record
-        # Arguments are built inside the worker, so one that cannot be built
-        # (a list output used as a dict key) fails this task instead of
-        # raising out of the dispatcher and leaving the run waiting forever.
-        args = resolve(task.args, self.output) if task.has_refs else task.args
-        kwargs = resolve(task.kwargs, self.output) if task.has_refs else task.kwargs
-        record.args, record.kwargs = args, kwargs
-        if self._events.active:
-            self._publish("task.started", lambda: _started_data(task, args, kwargs))
-        policy = task.retry or self._executor.retry
-        if policy is None or policy.attempts == 1:
-            record.attempts += 1
-            if node.is_async and task.timeout is None and self._executor.default_timeout is None:
-                return await task.fn(*args, **kwargs)  # the common case, without two calls
-            return await self._call(node, args, kwargs)
-        async for attempt in policy.retrying(
-            sleep=self._executor.sleep, before_sleep=functools.partial(self._retrying, node)
-        ):
-            with attempt:
-                record.attempts += 1
-                return await self._call(node, args, kwargs)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    def _retrying(self, node: Node, state: Any) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        logger.info("retrying task %r (%s) after %r", node.task.id, node.task.name, error)
-        self._publish(
-            "task.retrying",
-            lambda: {
-                "task_id": node.task.id,
-                "name": node.task.name,
-                "attempt": state.attempt_number,
-                "error": error,
-            },
-        )
-
-    async def _call(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
-        task = node.task
-        timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
-        if timeout is None:
-            return await self._invoke(node, args, kwargs)
-        try:
-            async with asyncio.timeout(timeout) as scope:
-                return await self._invoke(node, args, kwargs)
-        except TimeoutError:
-            if not scope.expired():
-                raise  # the tool itself raised TimeoutError
-            message = f"task {task.id!r} ({task.name}) timed out after {timeout:g} s"
-            raise TaskTimeoutError(message, task_id=task.id, tool=task.name) from None
-
-    async def _invoke(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
-        fn = node.task.fn
-        if node.is_async:
-            return await fn(*args, **kwargs)
-        if self._threads is None:
-            # One thread per worker slot, so max_workers sync calls really run
-            # at once (the loop's default pool has only min(32, CPUs + 4)).
-            self._threads = ThreadPoolExecutor(
-                max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
-            )
-        # A copy of the worker's context goes with the call, so context
-        # variables (LangChain callbacks and the checkpoint token among them)
-        # follow it into the thread.
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        threads = self._threads
-        try:
-            return await asyncio.get_running_loop().run_in_executor(threads, call)
-        except asyncio.CancelledError:
-            # A sync call cannot be interrupted, so its thread stays busy until
-            # the call returns. Later calls get a fresh pool instead of
-            # queueing behind it; the old pool ends once its calls return.
-            if self._threads is threads:
-                threads.shutdown(wait=False)
-                self._threads = None
-            raise
-
     # -- settling ----------------------------------------------------------------------
 
     def _end(self, node: Node, status: TaskStatus) -> None:
@@ -594,7 +516,3 @@ def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Out
     if status is TaskStatus.FAILED and error is not None:
         return classify(error)
     return "error"
-
-
-def _started_data(task: Task, args: tuple[Any, ...], kwargs: Any) -> dict[str, Any]:
-    return {"task_id": task.id, "name": task.name, "args": args, "kwargs": kwargs}

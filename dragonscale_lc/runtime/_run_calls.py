@@ -1,0 +1,127 @@
+"""Calling a task's function: arguments, retries, timeouts and worker threads.
+
+:class:`RunCalls` is a mixin of :class:`~dragonscale_lc.runtime.Run`. Async
+functions are awaited on the worker coroutine; sync functions run in the
+run's own thread pool, one thread per worker slot, with a copy of the
+worker's context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .._errors import TaskTimeoutError
+from ._node import Node
+from ._refs import resolve
+from ._task import Task
+
+if TYPE_CHECKING:
+    from ._events import EventBus
+    from ._executor import DagExecutor
+
+__all__ = ["RunCalls"]
+
+logger = logging.getLogger(__name__)
+
+
+class RunCalls:
+    """Mixin of :class:`Run` that calls a task's function for each attempt."""
+
+    # Set by Run.__init__.
+    _executor: DagExecutor
+    _events: EventBus
+    _threads: ThreadPoolExecutor | None
+
+    if TYPE_CHECKING:
+        # Defined by Run.
+
+        def output(self, task_id: Hashable) -> Any: ...
+
+        def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None: ...
+
+    async def _attempts(self, node: Node) -> Any:
+        task, record = node.task, node.record
+        # Arguments are built inside the worker, so one that cannot be built
+        # (a list output used as a dict key) fails this task instead of
+        # raising out of the dispatcher and leaving the run waiting forever.
+        args = resolve(task.args, self.output) if task.has_refs else task.args
+        kwargs = resolve(task.kwargs, self.output) if task.has_refs else task.kwargs
+        record.args, record.kwargs = args, kwargs
+        if self._events.active:
+            self._publish("task.started", lambda: _started_data(task, args, kwargs))
+        policy = task.retry or self._executor.retry
+        if policy is None or policy.attempts == 1:
+            record.attempts += 1
+            if node.is_async and task.timeout is None and self._executor.default_timeout is None:
+                return await task.fn(*args, **kwargs)  # the common case, without two calls
+            return await self._call(node, args, kwargs)
+        async for attempt in policy.retrying(
+            sleep=self._executor.sleep, before_sleep=functools.partial(self._retrying, node)
+        ):
+            with attempt:
+                record.attempts += 1
+                return await self._call(node, args, kwargs)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _retrying(self, node: Node, state: Any) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.info("retrying task %r (%s) after %r", node.task.id, node.task.name, error)
+        self._publish(
+            "task.retrying",
+            lambda: {
+                "task_id": node.task.id,
+                "name": node.task.name,
+                "attempt": state.attempt_number,
+                "error": error,
+            },
+        )
+
+    async def _call(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+        task = node.task
+        timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
+        if timeout is None:
+            return await self._invoke(node, args, kwargs)
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                return await self._invoke(node, args, kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the tool itself raised TimeoutError
+            message = f"task {task.id!r} ({task.name}) timed out after {timeout:g} s"
+            raise TaskTimeoutError(message, task_id=task.id, tool=task.name) from None
+
+    async def _invoke(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+        fn = node.task.fn
+        if node.is_async:
+            return await fn(*args, **kwargs)
+        if self._threads is None:
+            # One thread per worker slot, so max_workers sync calls really run
+            # at once (the loop's default pool has only min(32, CPUs + 4)).
+            self._threads = ThreadPoolExecutor(
+                max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
+            )
+        # A copy of the worker's context goes with the call, so context
+        # variables (LangChain callbacks and the checkpoint token among them)
+        # follow it into the thread.
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        threads = self._threads
+        try:
+            return await asyncio.get_running_loop().run_in_executor(threads, call)
+        except asyncio.CancelledError:
+            # A sync call cannot be interrupted, so its thread stays busy until
+            # the call returns. Later calls get a fresh pool instead of
+            # queueing behind it; the old pool ends once its calls return.
+            if self._threads is threads:
+                threads.shutdown(wait=False)
+                self._threads = None
+            raise
+
+
+def _started_data(task: Task, args: tuple[Any, ...], kwargs: Any) -> dict[str, Any]:
+    return {"task_id": task.id, "name": task.name, "args": args, "kwargs": kwargs}
