@@ -1,7 +1,7 @@
 """Calling a task's function: arguments, retries, timeouts and worker threads.
 
 :class:`RunCalls` is a mixin of :class:`~dragonscale_lc.runtime.Run`. Async
-functions are awaited on the worker coroutine; sync functions run in the
+functions are awaited on the worker coroutine. Sync functions run in the
 run's own thread pool, one thread per worker slot, with a copy of the
 worker's context.
 """
