@@ -61,7 +61,7 @@ class Planner:
 class PlannerModelError(Exception):
     """The planner model's stream raised; ``error`` is what it raised.
 
-    It tells the model's failures apart from those of the ``on_task`` callback,
+    It separates the model's failures from those of the ``on_task`` callback,
     which are the caller's own.
     """
 

@@ -17,7 +17,6 @@ __all__ = [
     "ArgumentScan",
     "ArgumentScanner",
     "mark_bare_refs",
-    "scan_arguments",
 ]
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -145,11 +144,6 @@ class ArgumentScanner:
             line_breaks=tuple(self._breaks),
             **fields,  # type: ignore[arg-type]
         )
-
-
-def scan_arguments(text: str, start: int) -> ArgumentScan:
-    """Find the parenthesis that closes the argument list opened at ``text[start - 1]``."""
-    return ArgumentScanner(start).advance(text)
 
 
 def _skip_string(text: str, i: int) -> int:

@@ -51,10 +51,6 @@ class CheckpointToken:
         """Ask the task to pause or stop at its next checkpoint."""
         self.requested = True
 
-    def clear(self) -> None:
-        """Withdraw a request, once the task has paused or been requeued."""
-        self.requested = False
-
     async def checkpoint(self) -> None:
         """Pause here if pre-emption was requested, until the executor resumes the task."""
         self.used = True
@@ -99,8 +95,3 @@ async def checkpoint() -> None:
 def set_current(token: CheckpointToken | None) -> contextvars.Token[CheckpointToken | None]:
     """Make ``token`` the current task's token; return what resets it."""
     return _current.set(token)
-
-
-def reset_current(previous: contextvars.Token[CheckpointToken | None]) -> None:
-    """Restore the token that was current before :func:`set_current`."""
-    _current.reset(previous)

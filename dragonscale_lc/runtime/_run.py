@@ -334,8 +334,8 @@ class Run(RunCalls, RunChanges, RunPreemption):
     async def _work(self, node: Node | None) -> None:
         # A worker keeps taking the next ready task itself, so a graph runs on
         # a handful of asyncio tasks rather than one per graph task.
-        # One checkpoint token per worker, pointed at each task in turn; the
-        # worker's own context holds it, so setting it once is enough.
+        # One checkpoint token per worker is pointed at each task in turn. The
+        # worker's own context keeps it, so setting it once is enough.
         token = CheckpointToken(self._pause)
         set_current(token)
         worker = asyncio.current_task()

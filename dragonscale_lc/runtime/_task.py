@@ -17,7 +17,7 @@ class TaskStatus(enum.Enum):
     """Where a task is in its life.
 
     ``PENDING`` waits for dependencies, ``READY`` waits for a worker,
-    ``RUNNING`` holds a worker. The last four are terminal.
+    ``RUNNING`` occupies a worker slot. The last four are terminal.
     """
 
     PENDING = "pending"
