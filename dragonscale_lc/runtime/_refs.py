@@ -47,25 +47,32 @@ class ErrorObservation(str):
     task_id: Hashable
     error: BaseException
     cause: str | None
+    name: str | None
 
     def __new__(
-        cls, task_id: Hashable, error: BaseException, cause: str | None = None
+        cls,
+        task_id: Hashable,
+        error: BaseException,
+        cause: str | None = None,
+        name: str | None = None,
     ) -> ErrorObservation:
-        text = f"ERROR in task {task_id}: {type(error).__name__}: {error}"
+        where = f"task {task_id} ({name})" if name else f"task {task_id}"
+        text = f"ERROR in {where}: {type(error).__name__}: {error}"
         if cause is not None and cause not in text:
             text += f" (its input came from a failed task: {cause})"
         self = super().__new__(cls, text)
         self.task_id = task_id
         self.error = error
         self.cause = cause
+        self.name = name
         return self
 
     def __reduce__(
         self,
-    ) -> tuple[type[ErrorObservation], tuple[Hashable, BaseException, str | None]]:
+    ) -> tuple[type[ErrorObservation], tuple[Hashable, BaseException, str | None, str | None]]:
         # str's own reduce passes only the text to __new__, so copy and pickle
         # (checkpointers among them) would fail without this.
-        return (type(self), (self.task_id, self.error, self.cause))
+        return (type(self), (self.task_id, self.error, self.cause, self.name))
 
 
 def find_refs(value: Any) -> Iterator[Ref]:

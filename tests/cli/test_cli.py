@@ -208,7 +208,7 @@ def test_run_failed_answer_json_has_error(runner: CliRunner, tmp_path: Path) -> 
 
     assert code == 1
     assert output["answer"] is None
-    assert output["error"].startswith("ERROR in task 1: ToolException:")
+    assert output["error"].startswith("ERROR in task 1 (math): ToolException:")
     assert output["replans"] == 0
 
 

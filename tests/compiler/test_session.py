@@ -260,7 +260,8 @@ async def test_failing_tool_becomes_error_observation() -> None:
         "ConnectionError: rates service refused the connection for NOK"
     )
     assert task_field(message, "output")[2] == (
-        "described: ERROR in task 1: ConnectionError: rates service refused the connection for NOK"
+        "described: ERROR in task 1 (unreachable_rates): ConnectionError: "
+        "rates service refused the connection for NOK"
     )
 
 
@@ -271,7 +272,8 @@ async def test_joiner_scratchpad_shows_tool_error() -> None:
     await compiler_for(planner, joiner).ainvoke("What is the krone worth?")
 
     assert (
-        "Observation: ERROR in task 1: ConnectionError: rates service refused the connection "
+        "Observation: ERROR in task 1 (unreachable_rates): ConnectionError: rates service "
+        "refused the connection "
         "for NOK"
     ) in joiner.prompt(0)
 
@@ -297,7 +299,7 @@ async def test_task_timeout_fails_only_that_task() -> None:
     assert task_field(message, "error")[1] == (
         "TaskTimeoutError: task 1 (stuck_feed) timed out after 0.2 s"
     )
-    assert "Observation: ERROR in task 1: TaskTimeoutError" in joiner.prompt(0)
+    assert "Observation: ERROR in task 1 (stuck_feed): TaskTimeoutError" in joiner.prompt(0)
 
 
 def test_empty_tool_list_rejected_at_construction() -> None:
@@ -324,7 +326,7 @@ async def test_paragraph_in_math_gives_error_observation() -> None:
         "ToolException: 'Bergen was founded by fishermen"
     )
     assert "is not an arithmetic expression" in task_field(message, "error")[2]
-    assert "Observation: ERROR in task 2: ToolException:" in joiner.prompt(0)
+    assert "Observation: ERROR in task 2 (math): ToolException:" in joiner.prompt(0)
 
 
 # -- plan errors -------------------------------------------------------------------------
@@ -884,7 +886,7 @@ async def test_dependent_error_names_root_cause() -> None:
 
     result = await compiler.arun(QUESTION)
 
-    assert result.answer.startswith("ERROR in task 2: ToolException:")
+    assert result.answer.startswith("ERROR in task 2 (math): ToolException:")
     assert "its input came from a failed task: task 1 (flaky_gauge)" in result.answer
     assert "gauge b is offline" in result.answer
 

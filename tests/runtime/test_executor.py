@@ -315,7 +315,7 @@ async def test_continue_gives_dependents_error_observation() -> None:
     report = await DagExecutor(failure_policy="continue").run(tasks)
 
     assert isinstance(report["b"].output, ErrorObservation)
-    assert report["b"].output == "ERROR in task a: ConnectionError: connection refused"
+    assert report["b"].output == "ERROR in task a (refuse): ConnectionError: connection refused"
     assert report["b"].output.task_id == "a"
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from dragonscale_lc.runtime import ErrorObservation, Ref, Template, find_refs, resolve
+from dragonscale_lc.runtime import (
+    DagExecutor,
+    ErrorObservation,
+    Ref,
+    Task,
+    Template,
+    find_refs,
+    resolve,
+)
 
 OUTPUTS: dict[Hashable, Any] = {
     1: [10, 20],
@@ -173,3 +181,24 @@ def test_error_observation_pickle(observation: ErrorObservation) -> None:
     assert isinstance(restored, ErrorObservation)
     assert restored == observation
     assert restored.task_id == 4
+
+
+def test_error_observation_names_the_tool() -> None:
+    observation = ErrorObservation(2, ValueError("no such country: Atlantis"), name="country_facts")
+
+    assert observation == "ERROR in task 2 (country_facts): ValueError: no such country: Atlantis"
+    assert pickle.loads(pickle.dumps(observation)).name == "country_facts"
+
+
+async def test_run_output_names_the_failed_tool() -> None:
+    def lookup(country: str) -> str:
+        raise ValueError(f"no such country: {country}")
+
+    async with DagExecutor().open() as run:
+        run.add(Task(id=1, fn=lookup, args=("Atlantis",), name="country_facts"))
+        await run.wait()
+        observation = run.output(1)
+
+    assert isinstance(observation, ErrorObservation)
+    assert observation.name == "country_facts"
+    assert "task 1 (country_facts): ValueError: no such country: Atlantis" in observation
