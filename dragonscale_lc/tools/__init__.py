@@ -1,8 +1,10 @@
 """Built-in LangChain tools for demos, benchmarks and tests.
 
-Every tool raises :class:`langchain_core.tools.ToolException` for bad input, so
-the message (what was wrong and what to pass instead) reaches the model as an
-observation.
+Called with plain arguments, every tool raises
+:class:`langchain_core.tools.ToolException` for bad input, so the message (what
+was wrong and what to pass instead) reaches the joiner as an error observation.
+Called with a ``ToolCall``, a tool returns that message as a ``ToolMessage``
+with status ``"error"`` instead.
 
 Example:
     >>> from dragonscale_lc.tools import builtin_tools

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from countryinfo import CountryInfo, CountryNotFoundError
-from langchain_core.tools import StructuredTool, ToolException
+from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
+
+from ._base import BuiltinTool
 
 __all__ = ["country_facts_tool"]
 
@@ -142,7 +144,7 @@ def _text(value: object) -> str:
     return str(value)
 
 
-country_facts_tool = StructuredTool.from_function(
+country_facts_tool = BuiltinTool.from_function(
     func=country_facts,
     name="country_facts",
     description=(

@@ -18,8 +18,10 @@ import math
 
 import numexpr  # type: ignore[import-untyped]
 import numpy as np
-from langchain_core.tools import StructuredTool, ToolException
+from langchain_core.tools import ToolException
 from pydantic import BaseModel, ConfigDict, Field
+
+from ._base import BuiltinTool
 
 __all__ = ["math_tool"]
 
@@ -347,7 +349,7 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-math_tool = StructuredTool.from_function(
+math_tool = BuiltinTool.from_function(
     func=evaluate,
     name="math",
     description=(

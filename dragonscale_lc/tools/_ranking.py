@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from langchain_core.tools import StructuredTool, ToolException
+from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
+
+from ._base import BuiltinTool
 
 __all__ = ["argmax_tool", "argmin_tool"]
 
@@ -101,7 +103,7 @@ def _number(value: float | str, position: int) -> float:
     return number
 
 
-argmax_tool = StructuredTool.from_function(
+argmax_tool = BuiltinTool.from_function(
     func=argmax,
     name="argmax",
     description=(
@@ -113,7 +115,7 @@ argmax_tool = StructuredTool.from_function(
     args_schema=_RankingArgs,
 )
 
-argmin_tool = StructuredTool.from_function(
+argmin_tool = BuiltinTool.from_function(
     func=argmin,
     name="argmin",
     description=(
