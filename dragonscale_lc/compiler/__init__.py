@@ -4,12 +4,16 @@ from ._joiner import Finish, JoinDecision, Joiner, Replan, parse_join_text
 from ._parser import StreamingPlanParser, parse_plan
 from ._plan import PlanTask, format_call
 from ._planner import Planner
+from ._pricing import DEFAULT_PRICES, TokenPrice
+from ._progress import CUSTOM_EVENT_PREFIX
 from ._prompts import PROMPT_VERSION, planner_messages
 from ._result import CompilerResult, Round, format_output, report_tasks
 from ._runnable import CompilerInput, LLMCompiler, question_of
 from ._toolbox import ToolBox
 
 __all__ = [
+    "CUSTOM_EVENT_PREFIX",
+    "DEFAULT_PRICES",
     "PROMPT_VERSION",
     "CompilerInput",
     "CompilerResult",
@@ -22,6 +26,7 @@ __all__ = [
     "Replan",
     "Round",
     "StreamingPlanParser",
+    "TokenPrice",
     "ToolBox",
     "format_call",
     "format_output",

@@ -30,6 +30,9 @@ class Round:
         trailing_text: Text the model wrote after ``join()``, which was ignored.
         warnings: Other text the parser ignored, such as words after a call.
         decision: What the joiner decided after the tasks ran.
+        usage: The round's model calls by step (``"planner"``, ``"joiner"``):
+            for each call its model, token counts and estimated dollars
+            (``None`` when the model has no known price).
     """
 
     index: int
@@ -39,17 +42,24 @@ class Round:
     trailing_text: str = ""
     warnings: list[str] = field(default_factory=list)
     decision: JoinDecision | None = None
+    usage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class CompilerResult:
-    """The answer to one question with everything that led to it."""
+    """The answer to one question with everything that led to it.
+
+    ``usage`` adds up the tokens of every planner and joiner call across
+    rounds; ``cost`` estimates their price in US dollars, or is ``None`` when
+    a model has no known price.
+    """
 
     question: str
     answer: str
     report: RunReport
     rounds: list[Round]
     usage: UsageMetadata | None = None
+    cost: float | None = None
 
     @property
     def replans(self) -> int:
@@ -57,12 +67,17 @@ class CompilerResult:
         return len(self.rounds) - 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready summary: answer, tasks in id order, replans and usage."""
+        """Return a JSON-ready summary: answer, tasks in id order, replans, usage and cost."""
         return {
             "answer": self.answer,
             "tasks": report_tasks(self.report),
             "replans": self.replans,
-            "usage": dict(self.usage) if self.usage else None,
+            "usage": to_jsonable(dict(self.usage)) if self.usage else None,
+            "rounds": [
+                {"round": round_.index, "usage": to_jsonable(round_.usage)}
+                for round_ in self.rounds
+            ],
+            "estimated_cost_usd": self.cost,
         }
 
 

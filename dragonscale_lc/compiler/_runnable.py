@@ -23,14 +23,16 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .._errors import ConfigurationError, UsageError
 from ..runtime import DagExecutor, FailurePolicy
-from ._joiner import Finish, JoinDecision, Joiner, Replan
+from ._joiner import Joiner
 from ._planner import Planner
-from ._result import CompilerResult, to_jsonable
-from ._session import Emit, Session
+from ._pricing import DEFAULT_PRICES, TokenPrice
+from ._progress import Emit, Progress, event_payload
+from ._result import CompilerResult
+from ._session import Session
 from ._toolbox import ToolBox
 
 __all__ = ["CompilerInput", "LLMCompiler"]
@@ -38,6 +40,9 @@ __all__ = ["CompilerInput", "LLMCompiler"]
 CompilerInput = str | BaseMessage | Sequence[BaseMessage] | dict[str, Any]
 T = TypeVar("T")
 _DONE = object()
+
+# Settings a config may also set under "configurable", for one call.
+_CONFIGURABLE = ("max_replans", "max_concurrency", "task_timeout", "failure_policy", "direct_join")
 
 
 class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
@@ -54,6 +59,16 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     ``question``. Output: an ``AIMessage`` whose content is the answer; its
     ``response_metadata["dragonscale"]`` holds the tasks and replans, and its
     ``usage_metadata`` the planner's and joiner's tokens.
+
+    ``RunnableConfig`` applies as usual: callbacks, tags, metadata and
+    ``run_name`` reach the models and tools, and ``max_concurrency`` caps the
+    tool calls running at once. The settings ``max_replans``,
+    ``max_concurrency``, ``task_timeout``, ``failure_policy`` and
+    ``direct_join`` may also be given for one call under ``configurable``
+    (``{"configurable": {"max_replans": 0}}``); they are checked like
+    constructor arguments. Progress reaches callback handlers as custom
+    events named ``dragonscale.<topic>`` (``dragonscale.task.ready``,
+    ``dragonscale.join.decided``), which ``astream_events`` shows.
 
     Example:
         >>> from langchain_openai import ChatOpenAI
@@ -83,6 +98,8 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     """Seconds before a tool call is cancelled and becomes an error observation."""
     failure_policy: FailurePolicy = FailurePolicy.CONTINUE
     """Policy for the tasks downstream of a failed tool call."""
+    prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    """US dollars per million tokens by model name, for the estimated cost."""
 
     _toolbox: ToolBox = PrivateAttr()
 
@@ -120,21 +137,41 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         if not question.strip():
             raise UsageError("the question is empty; pass the text to answer")
         config = ensure_config(config)
-        workers = config.get("max_concurrency") or self.max_concurrency
-        executor = DagExecutor(max_workers=workers, failure_policy=self.failure_policy)
+        settings = self._for_call(config)
+        workers = config.get("max_concurrency") or settings.max_concurrency
+        executor = DagExecutor(max_workers=workers, failure_policy=settings.failure_policy)
         joiner_model = self.joiner_model or self.model
         session = Session(
             question=question,
             toolbox=self._toolbox,
             executor=executor,
             planner=Planner(self.model) if self.model is not None else None,
-            joiner=None if self.direct_join or joiner_model is None else Joiner(joiner_model),
-            max_replans=self.max_replans,
-            task_timeout=self.task_timeout,
+            joiner=None if settings.direct_join or joiner_model is None else Joiner(joiner_model),
+            max_replans=settings.max_replans,
+            task_timeout=settings.task_timeout,
             config=config,
-            emit=emit,
+            progress=Progress(config, emit),
+            prices=self.prices,
         )
         return await session.run(plan if plan is not None else self.plan)
+
+    def _for_call(self, config: RunnableConfig) -> LLMCompiler:
+        """Return this compiler with the settings ``config["configurable"]`` overrides."""
+        configurable = config.get("configurable") or {}
+        overrides = {key: configurable[key] for key in _CONFIGURABLE if key in configurable}
+        if not overrides:
+            return self
+        settings = self.model_copy()
+        for key, value in overrides.items():
+            try:
+                self.__pydantic_validator__.validate_assignment(settings, key, value)
+            except ValidationError as error:
+                problem = error.errors()[0]["msg"]
+                raise UsageError(
+                    f"invalid configurable[{key!r}] = {value!r}: {problem}. "
+                    f"Pass a value that LLMCompiler({key}=...) accepts, or leave it out"
+                ) from None
+        return settings
 
     def run(
         self, question: str, *, plan: str | None = None, config: RunnableConfig | None = None
@@ -199,7 +236,10 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             while (item := await events.get()) is not _DONE:
                 topic, data = item
                 yield AIMessageChunk(
-                    content="", additional_kwargs={"dragonscale_events": [_event(topic, data)]}
+                    content="",
+                    additional_kwargs={
+                        "dragonscale_events": [{"topic": topic, **event_payload(data)}]
+                    },
                 )
             yield _answer_message(work.result(), AIMessageChunk)
         finally:
@@ -260,25 +300,6 @@ def _answer_message(result: CompilerResult, cls: type[T]) -> T:
         response_metadata={"dragonscale": result.to_dict()},
         usage_metadata=result.usage,
     )
-
-
-def _event(topic: str, data: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = {"topic": topic}
-    for key, value in data.items():
-        if isinstance(value, BaseException):
-            event[key] = f"{type(value).__name__}: {value}"
-        elif isinstance(value, Finish | Replan):
-            event[key] = decision_dict(value)
-        else:
-            event[key] = to_jsonable(value)
-    return event
-
-
-def decision_dict(decision: JoinDecision) -> dict[str, str]:
-    """Return a join decision as plain data."""
-    if isinstance(decision, Finish):
-        return {"action": "finish", "answer": decision.answer, "thought": decision.thought}
-    return {"action": "replan", "reason": decision.reason, "thought": decision.thought}
 
 
 async def _single(item: T) -> AsyncIterator[T]:

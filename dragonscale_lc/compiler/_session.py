@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -16,16 +16,18 @@ from ._joiner import Finish, JoinDecision, Joiner, Replan
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
 from ._planner import Planner, PlannerModelError
+from ._pricing import DEFAULT_PRICES, TokenPrice, estimate_cost, price_for
+from ._progress import Progress
 from ._prompts import planner_messages
 from ._result import CompilerResult, Round, format_output
 from ._toolbox import ToolBox
 
-__all__ = ["Emit", "Session"]
+__all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[str, dict[str, Any]], None]
-"""Receives progress events: a topic such as ``task.completed`` and its data."""
+# Runtime events the session passes on as progress.
+_RUNTIME_TOPICS = ("task.*", "pool.*")
 
 
 class Session:
@@ -42,7 +44,8 @@ class Session:
         max_replans: int,
         task_timeout: float | None,
         config: RunnableConfig,
-        emit: Emit | None = None,
+        progress: Progress | None = None,
+        prices: Mapping[str, TokenPrice] = DEFAULT_PRICES,
     ) -> None:
         self.question = question
         self.toolbox = toolbox
@@ -52,34 +55,40 @@ class Session:
         self.max_replans = max_replans
         self.task_timeout = task_timeout
         self.config = config
-        self.emit = emit
+        self.progress = progress if progress is not None else Progress(config)
+        self.prices = prices
         self.rounds: list[Round] = []
         self.usage: UsageMetadata | None = None
         self._run: Run
 
     async def run(self, plan_text: str | None = None) -> CompilerResult:
         """Answer the question, starting from ``plan_text`` instead of the planner if given."""
-        if self.emit is not None:
-            emit = self.emit
-            self.executor.events.subscribe(
-                "task.*", lambda event: emit(event.topic, _task_data(event))
-            )
-        async with self.executor.open() as run:
-            self._run = run
-            try:
-                return await self._rounds(run, plan_text)
-            except RunError as error:
-                # Whatever ended the run, the tasks that ran keep their results.
-                if error.report is None:
-                    error.report = run.report
-                error.replans = max(len(self.rounds) - 1, 0)
-                raise
+        progress = self.progress
+        if progress.active:
+            for topic in _RUNTIME_TOPICS:
+                self.executor.events.subscribe(
+                    topic, lambda event: progress.publish(event.topic, _task_data(event))
+                )
+        try:
+            async with self.executor.open() as run:
+                self._run = run
+                try:
+                    return await self._rounds(run, plan_text)
+                except RunError as error:
+                    # Whatever ended the run, the tasks that ran keep their results.
+                    if error.report is None:
+                        error.report = run.report
+                    error.replans = max(len(self.rounds) - 1, 0)
+                    raise
+        finally:
+            await progress.aclose()
 
     async def _rounds(self, run: Run, plan_text: str | None) -> CompilerResult:
         reason: str | None = None
         for index in range(self.max_replans + 1):
             current = Round(index)
             self.rounds.append(current)
+            self._emit("plan.started", {"round": index, "reason": reason})
             parser = await self._plan(run, current, plan_text if index == 0 else None, reason)
             await run.wait_idle()
             self._close_round(current, parser)
@@ -88,7 +97,12 @@ class Session:
             self._emit("join.decided", {"round": index, "decision": decision})
             if isinstance(decision, Finish):
                 return CompilerResult(
-                    self.question, decision.answer, run.report, self.rounds, self.usage
+                    self.question,
+                    decision.answer,
+                    run.report,
+                    self.rounds,
+                    self.usage,
+                    cost=self._total_cost(),
                 )
             reason = decision.reason
             logger.info("replanning after round %d: %s", index, reason)
@@ -127,7 +141,7 @@ class Session:
             raise self._model_failure(
                 "planner", self.planner.model, current.index, run, failure.error
             ) from failure.error
-        self._add_usage(reply)
+        self._add_usage(current, "planner", self.planner.model, reply)
         return parser
 
     def _start_task(
@@ -135,7 +149,12 @@ class Session:
     ) -> None:
         try:
             _check_dependencies_added(run, task)
-            runtime_task = self.toolbox.make_task(task, self.config, timeout=self.task_timeout)
+            runtime_task = self.toolbox.make_task(
+                task,
+                self.config,
+                timeout=self.task_timeout,
+                before_call=self.progress.flush if self.progress.sends_custom_events else None,
+            )
         except PlanError as error:
             message = f"line {task.line_no}: task {task.number}: {error}"
             parser.errors.append(PlanError(message, line_no=task.line_no))
@@ -198,7 +217,7 @@ class Session:
                 "joiner", self.joiner.model, current.index, run, error
             ) from error
         for message in messages:
-            self._add_usage(message)
+            self._add_usage(current, "joiner", self.joiner.model, message)
         return decision
 
     def _check_fail_fast(self, run: Run) -> None:
@@ -272,13 +291,37 @@ class Session:
         return "\n\n".join(blocks)
 
     def _emit(self, topic: str, data: dict[str, Any]) -> None:
-        if self.emit is not None:
-            self.emit(topic, data)
+        if self.progress.active:
+            self.progress.publish(topic, data)
 
-    def _add_usage(self, message: BaseMessage | None) -> None:
+    def _add_usage(
+        self, current: Round, step: str, model: Any, message: BaseMessage | None
+    ) -> None:
         usage = getattr(message, "usage_metadata", None)
-        if usage:
-            self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+        if not usage:
+            return
+        self.usage = usage if self.usage is None else add_usage(self.usage, usage)
+        name = _model_name(model, message)
+        price = price_for(name, self.prices) if name else None
+        current.usage.setdefault(step, []).append(
+            {
+                "model": name,
+                **usage,
+                "cost": estimate_cost(usage, price) if price is not None else None,
+            }
+        )
+
+    def _total_cost(self) -> float | None:
+        """Dollars spent on every model call, or ``None`` if a model has no known price."""
+        costs = [
+            call["cost"]
+            for round_ in self.rounds
+            for calls in round_.usage.values()
+            for call in calls
+        ]
+        if not costs or any(cost is None for cost in costs):
+            return None
+        return float(sum(costs))
 
 
 def _check_dependencies_added(run: Run, task: PlanTask) -> None:
@@ -291,6 +334,13 @@ def _check_dependencies_added(run: Run, task: PlanTask) -> None:
         if dep not in run.report.records:
             number = dep - task.id + task.number
             raise PlanError(f"references task {number}, which was rejected")
+
+
+def _model_name(model: Any, message: BaseMessage | None) -> str | None:
+    """Return the model that answered: the reply's own name, else the configured one."""
+    metadata = getattr(message, "response_metadata", None) or {}
+    name = metadata.get("model_name") or getattr(model, "model_name", None)
+    return name if isinstance(name, str) else None
 
 
 def _task_data(event: Event) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -65,12 +66,19 @@ class ToolBox:
         return "\n\n".join(entries)
 
     def make_task(
-        self, plan_task: PlanTask, config: RunnableConfig, *, timeout: float | None = None
+        self,
+        plan_task: PlanTask,
+        config: RunnableConfig,
+        *,
+        timeout: float | None = None,
+        before_call: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> Task:
         """Return the runtime task that calls ``plan_task``'s tool with the run's config.
 
         Positional arguments are matched to the tool's parameters here, so the
-        task's keyword arguments are exactly the tool's input.
+        task's keyword arguments are exactly the tool's input. ``before_call``
+        is awaited on the event loop before each call of the tool, sync tools
+        included.
 
         Raises:
             PlanError: The call passes more positional arguments than the tool
@@ -84,9 +92,16 @@ class ToolBox:
         }
 
         async def call_async(**tool_input: Any) -> Any:
+            if before_call is not None:
+                await before_call()
             return await tool.ainvoke(tool_input, config=tool_config)
 
+        loop = asyncio.get_running_loop() if before_call is not None else None
+
         def call_sync(**tool_input: Any) -> Any:
+            if before_call is not None and loop is not None:
+                # This runs in a worker thread; the loop runs before_call.
+                asyncio.run_coroutine_threadsafe(before_call(), loop).result()
             return tool.invoke(tool_input, config=tool_config)
 
         # A sync-only tool's ainvoke would run in the event loop's small default

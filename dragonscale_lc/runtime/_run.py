@@ -206,9 +206,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if record.status is TaskStatus.DONE:
             return record.output
         error = record.error or RunError(f"task {task_id!r} was {record.status.value}")
-        return ErrorObservation(
-            task_id, error, cause=self._root_failure(task_id), name=record.name
-        )
+        return ErrorObservation(task_id, error, cause=self._root_failure(task_id), name=record.name)
 
     def _root_failure(self, task_id: Hashable) -> str | None:
         """Describe the first failure upstream of ``task_id``, where its trouble began."""
