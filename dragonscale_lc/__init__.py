@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import (
     ConfigurationError,
+    DagRunError,
     DragonscaleError,
     GraphError,
     ModelCallError,
@@ -56,11 +57,12 @@ if TYPE_CHECKING:
         parse_join_text,
         parse_plan,
     )
+    from .runnables import DagNode, DagRunnable
     from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
 
 __version__ = _version("dragonscale_lc")
 
-# The compiler and the tools load LangChain. They are imported on first use,
+# The compiler, the Runnables and the tools load LangChain. They are imported on first use,
 # so `import dragonscale_lc.runtime` stays free of it.
 _LAZY = {
     **dict.fromkeys(
@@ -77,6 +79,7 @@ _LAZY = {
         ],
         "compiler",
     ),
+    **dict.fromkeys(["DagNode", "DagRunnable"], "runnables"),
     **dict.fromkeys(
         ["argmax_tool", "argmin_tool", "builtin_tools", "country_facts_tool", "math_tool"], "tools"
     ),
@@ -89,6 +92,9 @@ __all__ = [
     "CompilerResult",
     "ConfigurationError",
     "DagExecutor",
+    "DagNode",
+    "DagRunError",
+    "DagRunnable",
     "DragonscaleError",
     "ErrorObservation",
     "Event",

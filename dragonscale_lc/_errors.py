@@ -12,7 +12,8 @@ Every exception derives from :class:`DragonscaleError`::
         │   └── TaskTimeoutError
         ├── PlanError              the planner's text is not a valid plan
         ├── ReplanLimitError       still no answer after the allowed replans
-        └── ModelCallError         the planner or joiner model call failed
+        ├── ModelCallError         the planner or joiner model call failed
+        └── DagRunError            a DagRunnable node failed under fail_fast
 
 Usage errors are raised immediately at the call that is wrong. Run errors
 describe something that went wrong while work ran; task errors usually do not
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DagRunError",
     "DragonscaleError",
     "GraphError",
     "ModelCallError",
@@ -115,4 +117,25 @@ class ModelCallError(RunError):
         super().__init__(message)
         self.step = step
         self.round = round
+        self.report = report
+
+
+class DagRunError(RunError):
+    """A node of a ``DagRunnable`` failed and its ``fail_fast`` policy stopped the run.
+
+    The node's own exception is the ``__cause__``.
+
+    Attributes:
+        node: The name of the node that failed.
+        outputs: The outputs of every node that finished before the run
+            stopped, by node name.
+        report: The run's :class:`~dragonscale_lc.runtime.RunReport`.
+    """
+
+    def __init__(
+        self, message: str, *, node: str, outputs: dict[str, object], report: object
+    ) -> None:
+        super().__init__(message)
+        self.node = node
+        self.outputs = outputs
         self.report = report

@@ -6,6 +6,8 @@ for uneven chains, and the critical path, a zero-overhead list-scheduling
 simulation and FIFO order for workflows in WfFormat. The pre-emption
 benchmark compares an urgent task's start with and without pre-emption; the
 memory benchmark measures a large graph's peak memory against a fixed budget.
+The DagRunnable benchmark compares ``DagRunnable`` with nested
+``RunnableParallel`` steps on uneven chains.
 The ``dragonscale bench`` command runs them.
 
 Example:
@@ -45,6 +47,12 @@ from ._workflow import (
 )
 
 if TYPE_CHECKING:
+    from ._dag_runnable import (
+        DagRunnableResult,
+        build_dag_runnable,
+        build_nested_parallel,
+        measure_dag_runnable,
+    )
     from ._langgraph import build_langgraph, run_langgraph
     from ._memory import (
         MemoryResult,
@@ -54,11 +62,21 @@ if TYPE_CHECKING:
         ru_maxrss_mb,
     )
 
-# Imported on first use. The LangGraph module loads LangGraph, which the
+# Imported on first use. The LangGraph and DagRunnable modules load LangGraph
+# and LangChain, which the
 # memory benchmark's fresh process should not pay for. That process runs the
 # memory module with `python -m`, which warns if the package imported the
 # module already.
 _LAZY = {
+    **dict.fromkeys(
+        [
+            "DagRunnableResult",
+            "build_dag_runnable",
+            "build_nested_parallel",
+            "measure_dag_runnable",
+        ],
+        "_dag_runnable",
+    ),
     **dict.fromkeys(["build_langgraph", "run_langgraph"], "_langgraph"),
     **dict.fromkeys(
         [
@@ -77,6 +95,7 @@ __getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 __all__ = [
     "Dag",
+    "DagRunnableResult",
     "MemoryResult",
     "OverheadResult",
     "PreemptionResult",
@@ -84,11 +103,14 @@ __all__ = [
     "UnevenResult",
     "Workflow",
     "WorkflowResult",
+    "build_dag_runnable",
     "build_langgraph",
+    "build_nested_parallel",
     "chain_parents",
     "critical_path",
     "executor_tasks",
     "load_workflow",
+    "measure_dag_runnable",
     "measure_memory",
     "measure_memory_in_process",
     "measure_overhead",

@@ -1,4 +1,5 @@
-"""The ``dragonscale bench`` commands: overhead, uneven chains, workflows, pre-emption, memory."""
+"""The ``dragonscale bench`` commands: overhead, uneven chains, workflows, pre-emption, memory,
+and DagRunnable against nested RunnableParallel."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..bench import (
     Workflow,
     WorkflowResult,
     load_workflow,
+    measure_dag_runnable,
     measure_memory,
     measure_overhead,
     measure_preemption,
@@ -228,6 +230,32 @@ def memory(
         ("run", _seconds(result.run_s)),
     ]
     _print_table("memory", rows, summary["goals"])
+
+
+@bench_app.command("dag-runnable")
+def dag_runnable(
+    chains: Annotated[int, typer.Option(min=1, help="Parallel chains.")] = 8,
+    length: Annotated[int, typer.Option(min=1, help="Steps per chain.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the step durations.")] = 0,
+    scale: Annotated[
+        float, typer.Option(min=0.001, help="Factor on the 5-100 ms step durations.")
+    ] = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run chains of uneven RunnableLambda sleeps as nested RunnableParallel and as DagRunnable."""
+    result = asyncio.run(measure_dag_runnable(chains, length, seed=seed, scale=scale))
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    rows = [
+        ("chains", f"{chains} of {length} steps, seed {seed}, scale {scale:g}"),
+        ("critical path (longest chain)", _seconds(result.critical_path_s)),
+        ("superstep bound (sum of slowest steps)", _seconds(result.superstep_bound_s)),
+        ("nested RunnableParallel makespan", _seconds(result.nested_parallel_makespan_s)),
+        ("DagRunnable makespan", _seconds(result.dag_runnable_makespan_s)),
+        ("ratio (nested / DagRunnable)", f"{result.ratio:.2f}"),
+    ]
+    _print_table("DagRunnable against nested RunnableParallel", rows, {})
 
 
 def _workflow_paths(file: Path | None, folder: Path | None) -> list[Path]:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-import queue
-import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
@@ -26,6 +21,7 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .._errors import ConfigurationError, UsageError
+from .._sync import iterate_sync, run_sync, single
 from ..runtime import DagExecutor, FailurePolicy
 from ._joiner import Joiner
 from ._planner import Planner
@@ -177,7 +173,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         self, question: str, *, plan: str | None = None, config: RunnableConfig | None = None
     ) -> CompilerResult:
         """Synchronous twin of :meth:`arun`."""
-        return _run_sync(lambda: self.arun(question, plan=plan, config=config))
+        return run_sync(lambda: self.arun(question, plan=plan, config=config))
 
     async def ainvoke(
         self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -187,7 +183,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     def invoke(
         self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AIMessage:
-        return _run_sync(lambda: self.ainvoke(input, config, **kwargs))
+        return run_sync(lambda: self.ainvoke(input, config, **kwargs))
 
     async def astream(
         self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -199,7 +195,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         chunks collects every event); the last chunk carries the answer.
         """
         async for chunk in self._atransform_stream_with_config(
-            _single(input), self._astream, config, run_type="chain"
+            single(input), self._astream, config, run_type="chain"
         ):
             yield chunk  # type: ignore[misc]  # the transformer yields AIMessageChunks
 
@@ -207,7 +203,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         self, input: CompilerInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         """Synchronous twin of :meth:`astream`, driven from a helper thread."""
-        yield from _iterate_sync(lambda: self.astream(input, config, **kwargs))
+        yield from iterate_sync(lambda: self.astream(input, config, **kwargs))
 
     async def _ainvoke(
         self,
@@ -300,59 +296,3 @@ def _answer_message(result: CompilerResult, cls: type[T]) -> T:
         response_metadata={"dragonscale": result.to_dict()},
         usage_metadata=result.usage,
     )
-
-
-async def _single(item: T) -> AsyncIterator[T]:
-    yield item
-
-
-def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code, even under a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    # A loop already runs in this thread (a notebook, say): run in a fresh
-    # thread with its own loop, keeping the caller's context variables.
-    context = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, asyncio.run, make()).result()
-
-
-def _iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
-    """Drive an async iterator on a helper thread's event loop and yield its items."""
-    items: queue.Queue[tuple[str, Any]] = queue.Queue()
-    started: queue.Queue[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = queue.Queue()
-
-    async def pump() -> None:
-        started.put((asyncio.get_running_loop(), asyncio.current_task()))  # type: ignore[arg-type]
-        try:
-            async for item in make():
-                items.put(("item", item))
-        except asyncio.CancelledError:
-            pass  # the consumer stopped early
-        except BaseException as error:  # handed to the consuming thread
-            items.put(("error", error))
-        finally:
-            items.put(("done", None))
-
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(asyncio.run, pump()), daemon=True
-    )
-    thread.start()
-    loop, task = started.get()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        # Closing the generator early cancels the run on its own loop, which
-        # cancels the running tools, instead of waiting for them to finish.
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join()

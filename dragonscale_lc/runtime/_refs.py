@@ -56,7 +56,9 @@ class ErrorObservation(str):
         cause: str | None = None,
         name: str | None = None,
     ) -> ErrorObservation:
-        where = f"task {task_id} ({name})" if name else f"task {task_id}"
+        # Graphs whose ids are names (a DagRunnable's nodes) would repeat them.
+        named = name and name != str(task_id)
+        where = f"task {task_id} ({name})" if named else f"task {task_id}"
         text = f"ERROR in {where}: {type(error).__name__}: {error}"
         if cause is not None and cause not in text:
             text += f" (its input came from a failed task: {cause})"

@@ -20,10 +20,13 @@ from typer.testing import CliRunner
 
 from dragonscale_lc import ConfigurationError, DagExecutor
 from dragonscale_lc.bench import (
+    build_dag_runnable,
     build_langgraph,
+    build_nested_parallel,
     critical_path,
     executor_tasks,
     load_workflow,
+    measure_dag_runnable,
     measure_memory_in_process,
     measure_preemption,
     random_dag,
@@ -594,3 +597,53 @@ def test_bench_import_does_not_load_langgraph() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+# DagRunnable against nested RunnableParallel
+
+
+TINY_CHAINS = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+
+
+async def test_dag_runnable_and_nested_parallel_agree() -> None:
+    nested = await build_nested_parallel(TINY_CHAINS).ainvoke(None)
+    dag = await build_dag_runnable(TINY_CHAINS, outputs=["c0.s2", "c1.s2"]).ainvoke(None)
+
+    assert nested == {"c0.s2": "c0.s2", "c1.s2": "c1.s2"}
+    assert dag == nested
+
+
+def test_dag_runnable_depends_on_chain_step() -> None:
+    dag = build_dag_runnable(TINY_CHAINS)
+
+    assert dag.max_concurrency == 2
+    assert dag.nodes["c1.s2"].depends_on == ("c1.s1",)
+    assert dag.nodes["c1.s0"].depends_on == ()
+
+
+async def test_measure_dag_runnable_tiny() -> None:
+    result = await measure_dag_runnable(2, 3, seed=1, scale=0.001)
+    summary = result.to_dict()
+
+    assert summary["critical_path_s"] <= summary["superstep_bound_s"]
+    assert summary["ratio"] == result.nested_parallel_makespan_s / result.dag_runnable_makespan_s
+    assert (summary["chains"], summary["length"], summary["seed"]) == (2, 3, 1)
+
+
+async def test_measure_dag_runnable_rejects_empty() -> None:
+    with pytest.raises(ValueError, match=r"^chains and length must be at least 1"):
+        await measure_dag_runnable(0, 3)
+
+
+def test_cli_bench_dag_runnable_json(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        ["bench", "dag-runnable", "--chains", "2", "--length", "2", "--scale", "0.001", "--json"],
+    )
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["nested_parallel_makespan_s"] > 0
+    assert summary["dag_runnable_makespan_s"] > 0
+    assert "ratio" in summary
+    assert "environment" in summary

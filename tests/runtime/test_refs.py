@@ -202,3 +202,9 @@ async def test_run_output_names_the_failed_tool() -> None:
     assert isinstance(observation, ErrorObservation)
     assert observation.name == "country_facts"
     assert "task 1 (country_facts): ValueError: no such country: Atlantis" in observation
+
+
+def test_error_observation_name_equal_to_id_not_repeated() -> None:
+    observation = ErrorObservation("fetch", ValueError("boom"), name="fetch")
+
+    assert observation == "ERROR in task fetch: ValueError: boom"
