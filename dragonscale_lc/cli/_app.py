@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -19,7 +20,7 @@ from rich.rule import Rule
 
 from .._errors import DragonscaleError
 from .._parallelqa import is_correct, load_plans, load_questions
-from ..compiler import CompilerResult, LLMCompiler, report_tasks
+from ..compiler import CompilerResult, LLMCompiler, PlanCache, report_tasks
 from ..runtime import ErrorObservation, RunReport
 from ..tools import builtin_tools
 from ._bench import bench_app
@@ -79,6 +80,13 @@ def run(
     timeout: Annotated[
         float | None, typer.Option(min=0.001, help="Seconds before a tool call is cancelled.")
     ] = None,
+    plan_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of cached plans: a question asked before skips the planner call.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
@@ -104,6 +112,7 @@ def run(
         max_replans=max_replans,
         max_concurrency=max_concurrency,
         task_timeout=timeout,
+        plan_cache=_open_plan_cache(plan_cache) if plan_cache is not None else None,
     )
     source = f"plan file {str(plan)!r}: " if plan is not None else ""
     result = _answer(
@@ -218,6 +227,17 @@ def _chat_model(model: str | None, base_url: str | None) -> Any:
     )
 
 
+def _open_plan_cache(path: Path) -> PlanCache:
+    try:
+        return PlanCache(path)
+    except sqlite3.Error as error:
+        _fail(
+            f"cannot open plan cache {str(path)!r}: {error}. "
+            "Pass a writable path for a new or existing SQLite file.",
+            EXIT_USAGE,
+        )
+
+
 def _read_plan(path: Path) -> str:
     try:
         # utf-8-sig drops the byte order mark some editors write first.
@@ -234,7 +254,14 @@ def _read_plan(path: Path) -> str:
 
 def _run_json(result: CompilerResult) -> dict[str, Any]:
     summary = result.to_dict()
-    output = {"answer": summary["answer"], "tasks": summary["tasks"], "replans": result.replans}
+    output = {
+        "answer": summary["answer"],
+        "tasks": summary["tasks"],
+        "replans": result.replans,
+        "rounds": summary["rounds"],
+        "usage": summary["usage"],
+        "estimated_cost_usd": summary["estimated_cost_usd"],
+    }
     if isinstance(result.answer, ErrorObservation):
         # The task that computes the answer failed: no answer, and its error.
         output["answer"] = None

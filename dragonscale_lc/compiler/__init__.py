@@ -3,6 +3,7 @@
 from ._joiner import Finish, JoinDecision, Joiner, Replan, parse_join_text
 from ._parser import StreamingPlanParser, parse_plan
 from ._plan import PlanTask, format_call
+from ._plan_cache import PlanCache, normalize_question
 from ._planner import Planner
 from ._pricing import DEFAULT_PRICES, TokenPrice
 from ._progress import CUSTOM_EVENT_PREFIX
@@ -21,6 +22,7 @@ __all__ = [
     "JoinDecision",
     "Joiner",
     "LLMCompiler",
+    "PlanCache",
     "PlanTask",
     "Planner",
     "Replan",
@@ -30,6 +32,7 @@ __all__ = [
     "ToolBox",
     "format_call",
     "format_output",
+    "normalize_question",
     "parse_join_text",
     "parse_plan",
     "planner_messages",

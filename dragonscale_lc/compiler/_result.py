@@ -30,6 +30,9 @@ class Round:
         trailing_text: Text the model wrote after ``join()``, which was ignored.
         warnings: Other text the parser ignored, such as words after a call.
         decision: What the joiner decided after the tasks ran.
+        plan_text: The planner's reply, as the model wrote it.
+        plan_cache: ``"hit"`` when the plan came from the plan cache,
+            ``"miss"`` when the cache had none, ``None`` when no cache was asked.
         usage: The round's model calls by step (``"planner"``, ``"joiner"``):
             for each call its model, token counts and estimated dollars
             (``None`` when the model has no known price).
@@ -42,6 +45,8 @@ class Round:
     trailing_text: str = ""
     warnings: list[str] = field(default_factory=list)
     decision: JoinDecision | None = None
+    plan_text: str | None = None
+    plan_cache: str | None = None
     usage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -74,7 +79,11 @@ class CompilerResult:
             "replans": self.replans,
             "usage": to_jsonable(dict(self.usage)) if self.usage else None,
             "rounds": [
-                {"round": round_.index, "usage": to_jsonable(round_.usage)}
+                {
+                    "round": round_.index,
+                    "plan_cache": round_.plan_cache,
+                    "usage": to_jsonable(round_.usage),
+                }
                 for round_ in self.rounds
             ],
             "estimated_cost_usd": self.cost,

@@ -24,6 +24,7 @@ from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
 from ..runtime import DagExecutor, FailurePolicy
 from ._joiner import Joiner
+from ._plan_cache import PlanCache
 from ._planner import Planner
 from ._pricing import DEFAULT_PRICES, TokenPrice
 from ._progress import Emit, Progress, event_payload
@@ -96,6 +97,8 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     """Policy for the tasks downstream of a failed tool call."""
     prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     """US dollars per million tokens by model name, for the estimated cost."""
+    plan_cache: PlanCache | None = None
+    """Cache of first plans that led to an answer; a hit skips the planner call."""
 
     _toolbox: ToolBox = PrivateAttr()
 
@@ -148,6 +151,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             config=config,
             progress=Progress(config, emit),
             prices=self.prices,
+            plan_cache=self.plan_cache,
         )
         return await session.run(plan if plan is not None else self.plan)
 

@@ -15,6 +15,7 @@ from ..runtime import DagExecutor, Event, FailurePolicy, Run, TaskStatus
 from ._joiner import Finish, JoinDecision, Joiner, Replan
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
+from ._plan_cache import PlanCache
 from ._planner import Planner, PlannerModelError
 from ._pricing import DEFAULT_PRICES, TokenPrice, estimate_cost, price_for
 from ._progress import Progress
@@ -46,6 +47,7 @@ class Session:
         config: RunnableConfig,
         progress: Progress | None = None,
         prices: Mapping[str, TokenPrice] = DEFAULT_PRICES,
+        plan_cache: PlanCache | None = None,
     ) -> None:
         self.question = question
         self.toolbox = toolbox
@@ -57,6 +59,7 @@ class Session:
         self.config = config
         self.progress = progress if progress is not None else Progress(config)
         self.prices = prices
+        self.plan_cache = plan_cache
         self.rounds: list[Round] = []
         self.usage: UsageMetadata | None = None
         self._run: Run
@@ -96,6 +99,8 @@ class Session:
             current.decision = decision
             self._emit("join.decided", {"round": index, "decision": decision})
             if isinstance(decision, Finish):
+                if index == 0:
+                    self._store_plan(current)
                 return CompilerResult(
                     self.question,
                     decision.answer,
@@ -117,6 +122,8 @@ class Session:
         def start(task: PlanTask) -> None:
             self._start_task(run, current, parser, task)
 
+        if plan_text is None and current.index == 0:
+            plan_text = self._cached_plan(current)
         if plan_text is not None:
             for task in [*parser.feed(plan_text), *parser.close()]:
                 start(task)
@@ -142,7 +149,27 @@ class Session:
                 "planner", self.planner.model, current.index, run, failure.error
             ) from failure.error
         self._add_usage(current, "planner", self.planner.model, reply)
+        current.plan_text = reply.text if reply is not None else None
         return parser
+
+    def _cached_plan(self, current: Round) -> str | None:
+        """Return the cached first plan for the question, noting the lookup in the round."""
+        if self.plan_cache is None or self.planner is None:
+            return None
+        key = self.plan_cache.key(self.question, self.toolbox, self.planner.model)
+        plan = self.plan_cache.get(key)
+        current.plan_cache = "miss" if plan is None else "hit"
+        self._emit(f"plan.cache_{current.plan_cache}", {"round": current.index, "key": key})
+        return plan
+
+    def _store_plan(self, current: Round) -> None:
+        """Cache a first plan that the joiner answered from, for the next time."""
+        if self.plan_cache is None or self.planner is None or current.plan_cache != "miss":
+            return
+        if current.errors or not current.plan_text:
+            return
+        key = self.plan_cache.key(self.question, self.toolbox, self.planner.model)
+        self.plan_cache.put(key, current.plan_text)
 
     def _start_task(
         self, run: Run, current: Round, parser: StreamingPlanParser, task: PlanTask

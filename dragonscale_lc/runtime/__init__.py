@@ -5,6 +5,7 @@ imports; it runs any sync or async Python callables.
 """
 
 from ._analysis import DEFAULT_COST, CriticalPath, critical_path, downward_ranks, upward_ranks
+from ._cache import MISSING, Cache, CacheStats
 from ._checkpoint import CheckpointToken, Preempted, checkpoint, current_checkpoint
 from ._costs import CostModel
 from ._delta import Compaction, Delta, DeltaKind
@@ -24,6 +25,9 @@ from ._task import FailurePolicy, Task, TaskStatus
 __all__ = [
     "DEFAULT_COST",
     "DEFAULT_QUEUE_SIZE",
+    "MISSING",
+    "Cache",
+    "CacheStats",
     "CheckpointToken",
     "Compaction",
     "CostModel",

@@ -70,8 +70,9 @@ def test_run_plan_json_contract(runner: CliRunner, tmp_path: Path) -> None:
     code, output = run_json(runner, "run", "People per square km?", "--plan", plan)
 
     assert code == 0
-    assert set(output) == {"answer", "tasks", "replans"}
+    assert set(output) == {"answer", "tasks", "replans", "rounds", "usage", "estimated_cost_usd"}
     assert output["replans"] == 0
+    assert output["rounds"] == [{"round": 0, "plan_cache": None, "usage": {}}]
     assert [task["id"] for task in output["tasks"]] == [1, 2, 3]
     for task in output["tasks"]:
         assert set(task) == TASK_KEYS
