@@ -271,6 +271,40 @@ class Session:
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
 
+    async def plan_round(
+        self, run: Run, *, plan_text: str | None = None, reason: str | None = None
+    ) -> Round:
+        """Plan one round on ``run``, wait for its tasks to settle and return it, without joining.
+
+        :attr:`rounds` must hold the earlier rounds, and ``run`` their tasks.
+        Together with :meth:`join_round` this runs a round in two separate
+        steps, as the LangGraph nodes do.
+
+        Args:
+            run: The open run whose tasks the round may reference.
+            plan_text: Plan text to run instead of asking the planner.
+            reason: Why the previous round asked for a new plan.
+        """
+        self._run = run
+        current = Round(len(self.rounds))
+        self.rounds.append(current)
+        parser = await self._plan(run, current, plan_text, reason)
+        await run.wait_idle()
+        self._close_round(current, parser)
+        return current
+
+    async def join_round(self, run: Run) -> JoinDecision:
+        """Decide between answering and replanning after the last round, and record it.
+
+        ``run`` must hold the tasks of every round in :attr:`rounds`, settled.
+        """
+        self._run = run
+        current = self.rounds[-1]
+        decision = await self._decide(run, current, last=current.index == self.max_replans)
+        current.decision = decision
+        self._emit("join.decided", {"round": current.index, "decision": decision})
+        return decision
+
     def _emit(self, topic: str, data: dict[str, Any]) -> None:
         if self.emit is not None:
             self.emit(topic, data)
