@@ -56,12 +56,14 @@ if TYPE_CHECKING:
         parse_join_text,
         parse_plan,
     )
+    from .graphs import LLMCompilerNode, LLMCompilerState, create_llm_compiler_graph
     from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
 
 __version__ = _version("dragonscale_lc")
 
-# The compiler and the tools load LangChain. They are imported on first use,
-# so `import dragonscale_lc.runtime` stays free of it.
+# The compiler, the graphs and the tools load LangChain, and the graphs
+# LangGraph. They are imported on first use, so `import dragonscale_lc.runtime`
+# stays free of them.
 _LAZY = {
     **dict.fromkeys(
         [
@@ -77,6 +79,7 @@ _LAZY = {
         ],
         "compiler",
     ),
+    **dict.fromkeys(["LLMCompilerNode", "LLMCompilerState", "create_llm_compiler_graph"], "graphs"),
     **dict.fromkeys(
         ["argmax_tool", "argmin_tool", "builtin_tools", "country_facts_tool", "math_tool"], "tools"
     ),
@@ -98,6 +101,8 @@ __all__ = [
     "GraphError",
     "Joiner",
     "LLMCompiler",
+    "LLMCompilerNode",
+    "LLMCompilerState",
     "ModelCallError",
     "PlanError",
     "PlanTask",
@@ -120,6 +125,7 @@ __all__ = [
     "argmin_tool",
     "builtin_tools",
     "country_facts_tool",
+    "create_llm_compiler_graph",
     "math_tool",
     "parse_join_text",
     "parse_plan",

@@ -11,6 +11,7 @@ PACKAGES = [
     "dragonscale_lc",
     "dragonscale_lc.runtime",
     "dragonscale_lc.compiler",
+    "dragonscale_lc.graphs",
     "dragonscale_lc.tools",
     "dragonscale_lc.cli",
 ]
