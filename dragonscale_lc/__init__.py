@@ -57,13 +57,15 @@ if TYPE_CHECKING:
         parse_join_text,
         parse_plan,
     )
+    from .graphs import LLMCompilerNode, LLMCompilerState, create_llm_compiler_graph
     from .runnables import DagNode, DagRunnable
     from .tools import argmax_tool, argmin_tool, builtin_tools, country_facts_tool, math_tool
 
 __version__ = _version("dragonscale_lc")
 
-# The compiler, the Runnables and the tools load LangChain. They are imported on first use,
-# so `import dragonscale_lc.runtime` stays free of it.
+# The compiler, the Runnables, the graphs and the tools load LangChain, and
+# the graphs LangGraph. They are imported on first use, so
+# `import dragonscale_lc.runtime` stays free of them.
 _LAZY = {
     **dict.fromkeys(
         [
@@ -80,6 +82,7 @@ _LAZY = {
         "compiler",
     ),
     **dict.fromkeys(["DagNode", "DagRunnable"], "runnables"),
+    **dict.fromkeys(["LLMCompilerNode", "LLMCompilerState", "create_llm_compiler_graph"], "graphs"),
     **dict.fromkeys(
         ["argmax_tool", "argmin_tool", "builtin_tools", "country_facts_tool", "math_tool"], "tools"
     ),
@@ -104,6 +107,8 @@ __all__ = [
     "GraphError",
     "Joiner",
     "LLMCompiler",
+    "LLMCompilerNode",
+    "LLMCompilerState",
     "ModelCallError",
     "PlanError",
     "PlanTask",
@@ -126,6 +131,7 @@ __all__ = [
     "argmin_tool",
     "builtin_tools",
     "country_facts_tool",
+    "create_llm_compiler_graph",
     "math_tool",
     "parse_join_text",
     "parse_plan",

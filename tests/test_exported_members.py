@@ -12,6 +12,7 @@ PACKAGES = [
     "dragonscale_lc.runtime",
     "dragonscale_lc.compiler",
     "dragonscale_lc.runnables",
+    "dragonscale_lc.graphs",
     "dragonscale_lc.tools",
     "dragonscale_lc.cli",
 ]

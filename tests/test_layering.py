@@ -23,7 +23,12 @@ FORBIDDEN_PACKAGES = frozenset(
         "distributed",
     }
 )
-UPPER_LAYERS = ("dragonscale_lc.compiler", "dragonscale_lc.tools", "dragonscale_lc.cli")
+UPPER_LAYERS = (
+    "dragonscale_lc.compiler",
+    "dragonscale_lc.graphs",
+    "dragonscale_lc.tools",
+    "dragonscale_lc.cli",
+)
 
 # Imports the runtime, runs a small graph (so imports done lazily at run time
 # count too) and prints every module that ended up loaded. The top-level

@@ -120,6 +120,7 @@ class StreamingPlanParser:
     def _drain(self, *, final: bool) -> list[PlanTask]:
         emitted: list[PlanTask] = []
         while self._buffer and not self.joined:
+            rest_of_call_line = self._call_line_open
             consumed, task = self._consume_statement(final=final)
             if consumed == 0:
                 break
@@ -127,7 +128,10 @@ class StreamingPlanParser:
             self._buffer = self._buffer[consumed:]
             self._scanner = None
             self._checked_breaks = self._line_search_from = 0
-            self._call_line_open = self._call_line_open and task is not None
+            # A call's line stays open after the call, even a rejected one,
+            # until the statement that reads the rest of that line.
+            if rest_of_call_line:
+                self._call_line_open = False
             if task is not None:
                 emitted.append(task)
         return emitted

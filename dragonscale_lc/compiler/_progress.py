@@ -33,6 +33,7 @@ Emit = Callable[[str, dict[str, Any]], None]
 class Progress:
     """Publish a run's progress events to a callback and to LangChain's handlers.
 
+    ``accept``, if given, filters the events both kinds of listener get.
     Custom events go out in the order they were published. Dispatching one
     means awaiting the handlers, so events queue up and a background flush
     sends them. :meth:`flush` lets a caller wait until every event published
@@ -40,8 +41,15 @@ class Progress:
     ``dragonscale.task.started`` event comes before its ``on_tool_start``.
     """
 
-    def __init__(self, config: RunnableConfig, emit: Emit | None = None) -> None:
+    def __init__(
+        self,
+        config: RunnableConfig,
+        emit: Emit | None = None,
+        *,
+        accept: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> None:
         self._emit = emit
+        self._accept = accept
         manager = get_async_callback_manager_for_config(config)
         # Custom events belong to a parent run, which exists only inside a
         # Runnable call, so a bare arun() sends none.
@@ -64,6 +72,8 @@ class Progress:
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         """Hand one event to the callback now and queue it as a custom event."""
+        if self._accept is not None and not self._accept(topic, data):
+            return
         if self._emit is not None:
             self._emit(topic, data)
         if self._manager is None:

@@ -60,18 +60,18 @@ class Session:
         self.progress = progress if progress is not None else Progress(config)
         self.prices = prices
         self.plan_cache = plan_cache
+        progress = self.progress
+        if progress.active:
+            for topic in _RUNTIME_TOPICS:
+                executor.events.subscribe(
+                    topic, lambda event: progress.publish(event.topic, _task_data(event))
+                )
         self.rounds: list[Round] = []
         self.usage: UsageMetadata | None = None
         self._run: Run
 
     async def run(self, plan_text: str | None = None) -> CompilerResult:
         """Answer the question, starting from ``plan_text`` instead of the planner if given."""
-        progress = self.progress
-        if progress.active:
-            for topic in _RUNTIME_TOPICS:
-                self.executor.events.subscribe(
-                    topic, lambda event: progress.publish(event.topic, _task_data(event))
-                )
         try:
             async with self.executor.open() as run:
                 self._run = run
@@ -84,23 +84,14 @@ class Session:
                     error.replans = max(len(self.rounds) - 1, 0)
                     raise
         finally:
-            await progress.aclose()
+            await self.progress.aclose()
 
     async def _rounds(self, run: Run, plan_text: str | None) -> CompilerResult:
         reason: str | None = None
         for index in range(self.max_replans + 1):
-            current = Round(index)
-            self.rounds.append(current)
-            self._emit("plan.started", {"round": index, "reason": reason})
-            parser = await self._plan(run, current, plan_text if index == 0 else None, reason)
-            await run.wait_idle()
-            self._close_round(current, parser)
-            decision = await self._decide(run, current, last=index == self.max_replans)
-            current.decision = decision
-            self._emit("join.decided", {"round": index, "decision": decision})
+            await self.plan_round(run, plan_text=plan_text if index == 0 else None, reason=reason)
+            decision = await self.join_round(run)
             if isinstance(decision, Finish):
-                if index == 0:
-                    self._store_plan(current)
                 return CompilerResult(
                     self.question,
                     decision.answer,
@@ -316,6 +307,49 @@ class Session:
                 lines.append(f"Replan: {round_.decision.reason}")
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
+
+    async def plan_round(
+        self, run: Run, *, plan_text: str | None = None, reason: str | None = None
+    ) -> Round:
+        """Plan one round on ``run``, wait for its tasks to settle and return it, without joining.
+
+        :attr:`rounds` must hold the earlier rounds, and ``run`` their tasks.
+        Together with :meth:`join_round` this runs a round in two separate
+        steps, as the LangGraph nodes do.
+
+        Args:
+            run: The open run whose tasks the round may reference.
+            plan_text: Plan text to run instead of asking the planner.
+            reason: Why the previous round asked for a new plan.
+        """
+        self._run = run
+        current = self._new_round(reason)
+        parser = await self._plan(run, current, plan_text, reason)
+        await run.wait_idle()
+        self._close_round(current, parser)
+        await self.progress.flush()
+        return current
+
+    def _new_round(self, reason: str | None) -> Round:
+        current = Round(len(self.rounds))
+        self.rounds.append(current)
+        self._emit("plan.started", {"round": current.index, "reason": reason})
+        return current
+
+    async def join_round(self, run: Run) -> JoinDecision:
+        """Decide between answering and replanning after the last round, and record it.
+
+        ``run`` must hold the tasks of every round in :attr:`rounds`, settled.
+        """
+        self._run = run
+        current = self.rounds[-1]
+        decision = await self._decide(run, current, last=current.index == self.max_replans)
+        current.decision = decision
+        if isinstance(decision, Finish) and current.index == 0:
+            self._store_plan(current)
+        self._emit("join.decided", {"round": current.index, "decision": decision})
+        await self.progress.flush()
+        return decision
 
     def _emit(self, topic: str, data: dict[str, Any]) -> None:
         if self.progress.active:

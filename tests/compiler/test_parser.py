@@ -413,7 +413,7 @@ def test_plan_without_join_completes_at_close() -> None:
     parser = StreamingPlanParser()
     emitted = parser.feed('1. lookup("a")\n2. calc("$1")')
 
-    assert not parser.joined
+    assert parser.trailing_text == ""
     assert parser.close() == []
     assert parser.joined
     assert [task.id for task in emitted] == [1, 2]
@@ -827,6 +827,21 @@ def test_text_after_call_warned_when_streamed() -> None:
     assert calls(emitted[0]) == ['1. calc("4")']
     assert parser.tasks == emitted[0]
     assert parser.warnings == ['line 1: ignored text after the call: 2. rank("x")']
+
+
+def test_text_after_rejected_call_when_streamed() -> None:
+    # The chunk ends right after the rejected call, so the rest of its line
+    # arrives later and must still be read as text after that call.
+    parser = StreamingPlanParser(TOOLS)
+
+    feed_chunks(parser, ["1. search()", " join()\n"])
+
+    assert messages(parser) == [
+        "line 1: task 1: unknown tool 'search'; available tools: "
+        "calc, fetch_page, lookup, rank: 1. search()"
+    ]
+    assert parser.warnings == ["line 1: ignored text after the call: join()"]
+    assert parser.trailing_text == ""
 
 
 def test_long_argument_in_small_chunks() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import respx
 from langchain_core.tools import tool
-from test_openai_e2e import (
+from support.openai_fake import (
     BASE_URL,
     POPULATION_PLAN,
     QUESTION,

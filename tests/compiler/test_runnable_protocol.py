@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import ConfigurableField, RunnableLambda
 from langchain_core.tools import tool
-from test_openai_e2e import (
+from support.openai_fake import (
     JOIN_USAGE,
     PLAN_USAGE,
     POPULATION_PLAN,

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules; ``tests`` is on the import path."""
