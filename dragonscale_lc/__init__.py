@@ -38,11 +38,14 @@ from .runtime import (
     FailurePolicy,
     Ref,
     RunReport,
+    ScheduledJob,
     Task,
     TaskGraph,
     TaskRecord,
     TaskStatus,
     Template,
+    TimedScheduler,
+    executor_job,
 )
 
 if TYPE_CHECKING:
@@ -117,6 +120,7 @@ __all__ = [
     "ReplanLimitError",
     "RunError",
     "RunReport",
+    "ScheduledJob",
     "StreamingPlanParser",
     "Task",
     "TaskError",
@@ -125,6 +129,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "Template",
+    "TimedScheduler",
     "UsageError",
     "__version__",
     "argmax_tool",
@@ -132,6 +137,7 @@ __all__ = [
     "builtin_tools",
     "country_facts_tool",
     "create_llm_compiler_graph",
+    "executor_job",
     "math_tool",
     "parse_join_text",
     "parse_plan",

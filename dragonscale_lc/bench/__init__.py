@@ -7,7 +7,9 @@ simulation and FIFO order for workflows in WfFormat. The pre-emption
 benchmark compares an urgent task's start with and without pre-emption; the
 memory benchmark measures a large graph's peak memory against a fixed budget.
 The DagRunnable benchmark compares ``DagRunnable`` with nested
-``RunnableParallel`` steps on uneven chains.
+``RunnableParallel`` steps on uneven chains. The TimedScheduler benchmarks
+measure its CPU use while idle and the drift of a fixed-rate job against a
+naive sleep loop.
 The ``dragonscale bench`` command runs them.
 
 Example:
@@ -35,6 +37,13 @@ from ._preemption import (
     PreemptionTrial,
     measure_preemption,
     run_preemption_trial,
+)
+from ._scheduler import (
+    SchedulerDriftResult,
+    SchedulerIdleResult,
+    measure_scheduler_drift,
+    measure_scheduler_idle,
+    run_naive_loop,
 )
 from ._uneven import UnevenResult, chain_parents, measure_uneven, uneven_chains
 from ._wfformat import Workflow, load_workflow
@@ -100,6 +109,8 @@ __all__ = [
     "OverheadResult",
     "PreemptionResult",
     "PreemptionTrial",
+    "SchedulerDriftResult",
+    "SchedulerIdleResult",
     "UnevenResult",
     "Workflow",
     "WorkflowResult",
@@ -115,6 +126,8 @@ __all__ = [
     "measure_memory_in_process",
     "measure_overhead",
     "measure_preemption",
+    "measure_scheduler_drift",
+    "measure_scheduler_idle",
     "measure_uneven",
     "measure_workflow",
     "noop",
@@ -124,6 +137,7 @@ __all__ = [
     "run_floor",
     "run_langgraph",
     "run_naive",
+    "run_naive_loop",
     "run_preemption_trial",
     "scale_for_critical_path",
     "simulate_list_schedule",

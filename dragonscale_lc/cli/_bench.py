@@ -1,5 +1,5 @@
 """The ``dragonscale bench`` commands: overhead, uneven chains, workflows, pre-emption, memory,
-and DagRunnable against nested RunnableParallel."""
+DagRunnable against nested RunnableParallel, and the TimedScheduler's idle cost and drift."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from ..bench import (
     measure_memory,
     measure_overhead,
     measure_preemption,
+    measure_scheduler_drift,
+    measure_scheduler_idle,
     measure_uneven,
     measure_workflow,
     scale_for_critical_path,
@@ -256,6 +258,57 @@ def dag_runnable(
         ("ratio (nested / DagRunnable)", f"{result.ratio:.2f}"),
     ]
     _print_table("DagRunnable against nested RunnableParallel", rows, {})
+
+
+@bench_app.command("scheduler-idle")
+def scheduler_idle(
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Jobs waiting, due an hour or more ahead.")
+    ] = 1000,
+    seconds: Annotated[
+        float, typer.Option(min=0.001, help="Wall-clock seconds over which CPU time is measured.")
+    ] = 5.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure the process's CPU use while a TimedScheduler holds many waiting jobs."""
+    result = asyncio.run(measure_scheduler_idle(jobs, seconds))
+    summary = result.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    rows = [
+        ("jobs waiting", f"{jobs}, half one-time, half fixed-rate"),
+        ("scheduling them", _seconds(result.schedule_s)),
+        ("wall time measured", _seconds(result.seconds)),
+        ("CPU time of the process", _seconds(result.cpu_s)),
+        ("CPU fraction", f"{result.cpu_fraction:.5f}"),
+    ]
+    _print_table("TimedScheduler, idle", rows, summary["goals"])
+
+
+@bench_app.command("scheduler-drift")
+def scheduler_drift(
+    period: Annotated[
+        float, typer.Option(min=0.001, help="Seconds between nominal starts.")
+    ] = 0.05,
+    runs: Annotated[int, typer.Option(min=2, help="Runs of the fixed-rate job.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the run times.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare a fixed-rate job's starts with its nominal times, and with a naive sleep loop."""
+    result = asyncio.run(measure_scheduler_drift(period, runs, seed=seed))
+    summary = result.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    rows = [
+        ("job", f"{runs} runs every {period:g} s, run times 0 to 40 % of it, seed {seed}"),
+        ("max lateness", _milliseconds(result.max_lateness_s)),
+        ("mean lateness", _milliseconds(result.mean_lateness_s)),
+        ("drift: last start - (t0 + (runs - 1) * period)", _milliseconds(result.drift_s)),
+        ("naive sleep loop, drift", _milliseconds(result.naive_drift_s)),
+    ]
+    _print_table("TimedScheduler, fixed-rate drift", rows, summary["goals"])
 
 
 def _workflow_paths(file: Path | None, folder: Path | None) -> list[Path]:

@@ -1,5 +1,7 @@
 """The Dragonscale runtime: task graphs, their analysis and concurrent execution.
 
+The TimedScheduler starts jobs, DAG runs among them, at set times.
+
 This package has no LangChain, LangGraph, OpenAI, MCP, WebAssembly or Dask
 imports; it runs any sync or async Python callables.
 """
@@ -12,6 +14,16 @@ from ._delta import Compaction, Delta, DeltaKind
 from ._events import DEFAULT_QUEUE_SIZE, Event, EventBus, OverflowPolicy, Subscription
 from ._executor import DagExecutor
 from ._graph import TaskGraph
+from ._job import (
+    ErrorPolicy,
+    Firing,
+    JobKind,
+    JobState,
+    MisfirePolicy,
+    ScheduledJob,
+    current_firing,
+)
+from ._job_targets import executor_job
 from ._outcome import Outcome, classify
 from ._pool import PoolResize, WorkerPool
 from ._ranks import IncrementalRanks
@@ -19,6 +31,7 @@ from ._refs import ErrorObservation, Ref, Template, find_refs, resolve
 from ._report import RunReport, TaskRecord
 from ._retry import RetryPolicy, is_transient
 from ._run import Run
+from ._scheduler import TimedScheduler
 from ._strategy import DispatchKey, Strategy
 from ._task import FailurePolicy, Task, TaskStatus
 
@@ -37,10 +50,15 @@ __all__ = [
     "DeltaKind",
     "DispatchKey",
     "ErrorObservation",
+    "ErrorPolicy",
     "Event",
     "EventBus",
     "FailurePolicy",
+    "Firing",
     "IncrementalRanks",
+    "JobKind",
+    "JobState",
+    "MisfirePolicy",
     "Outcome",
     "OverflowPolicy",
     "PoolResize",
@@ -49,6 +67,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunReport",
+    "ScheduledJob",
     "Strategy",
     "Subscription",
     "Task",
@@ -56,12 +75,15 @@ __all__ = [
     "TaskRecord",
     "TaskStatus",
     "Template",
+    "TimedScheduler",
     "WorkerPool",
     "checkpoint",
     "classify",
     "critical_path",
     "current_checkpoint",
+    "current_firing",
     "downward_ranks",
+    "executor_job",
     "find_refs",
     "is_transient",
     "resolve",

@@ -70,8 +70,14 @@ Topics
     The compiler session produces ``plan.task_parsed``, ``plan.completed`` and
     ``join.decided``, but sends them to its ``emit`` callback, not to a bus.
 
-    Reserved, with no publisher yet: ``run.failed``, and ``schedule.fired``
-    and ``schedule.missed`` for the TimedScheduler.
+    The TimedScheduler publishes ``schedule.fired`` (``job``, ``nominal``,
+    ``due``, ``start``, ``lateness``, ``run``, ``coalesced``),
+    ``schedule.missed`` (``job``, ``nominal``, ``due``, ``lateness``,
+    ``slots``) and ``schedule.failed`` (``job``, ``nominal``, ``run``,
+    ``error``). Their times are readings of the scheduler's clock, and an
+    event's ``time`` counts from the scheduler's start.
+
+    Reserved, with no publisher yet: ``run.failed``.
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ class Event:
     Attributes:
         topic: Dotted name such as ``task.started``.
         data: Event details (task id, tool name, output, error).
-        time: Seconds since the start of the run that published it.
+        time: Seconds since the start of the run (or scheduler) that published it.
     """
 
     topic: str
