@@ -14,6 +14,7 @@ PACKAGES = [
     "dragonscale_lc.runnables",
     "dragonscale_lc.tools",
     "dragonscale_lc.cli",
+    "dragonscale_lc.testing",
 ]
 
 
