@@ -14,6 +14,7 @@ PACKAGES = [
     "dragonscale_lc.runnables",
     "dragonscale_lc.graphs",
     "dragonscale_lc.tools",
+    "dragonscale_lc.tools.wasm",
     "dragonscale_lc.cli",
     "dragonscale_lc.testing",
 ]

@@ -166,5 +166,10 @@ def _tool_input(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 
 
 def _required(tool: BaseTool) -> list[str]:
-    schema = tool.get_input_schema().model_json_schema()  # type: ignore[union-attr]
+    # A JSON Schema given as a dict (WASM and MCP tools) is not a pydantic
+    # model, and get_input_schema() would drop its "required" list.
+    if isinstance(tool.args_schema, dict):
+        schema = tool.args_schema
+    else:
+        schema = tool.get_input_schema().model_json_schema()  # type: ignore[union-attr]
     return [name for name in schema.get("required", []) if name in tool.args]
