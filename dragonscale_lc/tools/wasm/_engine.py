@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,6 +52,10 @@ class WasmEngine:
         self._lock = threading.Lock()
         self._active_calls = 0
         self._stop_ticker: threading.Event | None = None
+        # Free the native objects while wasmtime can still do so: left to the
+        # interpreter's shutdown, their finalizers run after wasmtime's own
+        # bindings are gone and print errors.
+        weakref.finalize(self, _release, self._modules, self.engine)
 
     @property
     def active_calls(self) -> int:
@@ -122,6 +127,13 @@ class WasmEngine:
     def _tick(self, stop: threading.Event) -> None:
         while not stop.wait(self.epoch_interval):
             self.engine.increment_epoch()
+
+
+def _release(modules: dict[str, wasmtime.Module], engine: wasmtime.Engine) -> None:
+    for module in modules.values():
+        module.close()
+    modules.clear()
+    engine.close()
 
 
 _default_engine: WasmEngine | None = None
