@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._config import PythonToolEntry, ToolsConfig, WasmToolEntry, load_tools_config
 from ._country import country_facts_tool
 from ._math import math_tool
 from ._ranking import argmax_tool, argmin_tool
@@ -24,10 +25,14 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
 
 __all__ = [
+    "PythonToolEntry",
+    "ToolsConfig",
+    "WasmToolEntry",
     "argmax_tool",
     "argmin_tool",
     "builtin_tools",
     "country_facts_tool",
+    "load_tools_config",
     "math_tool",
 ]
 
