@@ -13,6 +13,7 @@ PACKAGES = [
     "dragonscale_lc.compiler",
     "dragonscale_lc.runnables",
     "dragonscale_lc.tools",
+    "dragonscale_lc.tools.mcp",
     "dragonscale_lc.cli",
 ]
 
