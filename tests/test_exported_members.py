@@ -15,6 +15,7 @@ PACKAGES = [
     "dragonscale_lc.graphs",
     "dragonscale_lc.tools",
     "dragonscale_lc.tools.wasm",
+    "dragonscale_lc.tools.mcp",
     "dragonscale_lc.cli",
     "dragonscale_lc.testing",
 ]

@@ -18,6 +18,7 @@ FORBIDDEN_PACKAGES = frozenset(
         "langgraph",
         "openai",
         "mcp",
+        "langchain_mcp_adapters",
         "wasmtime",
         "dask",
         "distributed",

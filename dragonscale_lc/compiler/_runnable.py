@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_vali
 
 from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
-from ..runtime import DagExecutor, FailurePolicy
+from ..runtime import DagExecutor, FailurePolicy, WorkerPool
 from ._joiner import Joiner
 from ._plan_cache import PlanCache
 from ._planner import Planner
@@ -99,12 +99,20 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     """US dollars per million tokens by model name, for the estimated cost."""
     plan_cache: PlanCache | None = None
     """Cache of first plans that led to an answer; a hit skips the planner call."""
+    resource_limits: dict[str, int] = Field(default_factory=dict)
+    """Maximum number of tool calls running at once per worker-pool key. A key is
+    a tool name, or a key from a tool's ``metadata["dragonscale_resources"]``
+    such as ``"mcp:search"``. Caps that tools declare in
+    ``metadata["dragonscale_resource_limits"]`` apply too, and these override
+    them. The total limit stays ``max_concurrency``."""
 
     _toolbox: ToolBox = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> LLMCompiler:
         self._toolbox = ToolBox(self.tools)
+        # Built once here so that an invalid cap fails at construction, not in a run.
+        WorkerPool(limits=self._limits())
         if self.model is None and self.plan is None:
             raise ConfigurationError(
                 "LLMCompiler needs a chat model (model=...) to write plans, "
@@ -138,7 +146,15 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         config = ensure_config(config)
         settings = self._for_call(config)
         workers = config.get("max_concurrency") or settings.max_concurrency
-        executor = DagExecutor(max_workers=workers, failure_policy=settings.failure_policy)
+        limits = self._limits()
+        # A fixed total (min_workers == max_workers), so that caps per key
+        # change nothing else about how many calls run.
+        pool = (
+            WorkerPool(min_workers=workers, max_workers=workers, limits=limits) if limits else None
+        )
+        executor = DagExecutor(
+            max_workers=workers, pool=pool, failure_policy=settings.failure_policy
+        )
         joiner_model = self.joiner_model or self.model
         session = Session(
             question=question,
@@ -154,6 +170,9 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             plan_cache=self.plan_cache,
         )
         return await session.run(plan if plan is not None else self.plan)
+
+    def _limits(self) -> dict[str, int]:
+        return {**self._toolbox.resource_limits, **self.resource_limits}
 
     def _for_call(self, config: RunnableConfig) -> LLMCompiler:
         """Return this compiler with the settings ``config["configurable"]`` overrides."""

@@ -27,9 +27,15 @@ class ToolBox:
     Plain callables are wrapped with ``StructuredTool.from_function``, so their
     docstrings and type hints describe them to the planner.
 
+    A tool may declare worker-pool keys for its tasks besides its name in
+    ``metadata["dragonscale_resources"]`` (a string or a list of strings, such
+    as ``"mcp:search"`` for every tool of one MCP server), and caps for keys in
+    ``metadata["dragonscale_resource_limits"]`` (``{"mcp:search": 2}``).
+
     Raises:
-        ConfigurationError: No tools, two tools with one name, or a tool named
-            ``join`` (the plan's end marker).
+        ConfigurationError: No tools, two tools with one name, a tool named
+            ``join`` (the plan's end marker), invalid resource metadata, or
+            two tools that declare different caps for one key.
     """
 
     def __init__(self, tools: Iterable[BaseTool | Callable[..., Any]]) -> None:
@@ -43,6 +49,8 @@ class ToolBox:
             if tool.name == JOIN:
                 raise ConfigurationError("a tool cannot be named 'join': plans use join() to end")
             self._tools[tool.name] = tool
+        self._resources = {name: _resources(tool) for name, tool in self._tools.items()}
+        self._limits = _resource_limits(self._tools.values())
         if not self._tools:
             raise ConfigurationError(
                 "the compiler needs at least one tool: pass tools=[...], for example "
@@ -53,6 +61,11 @@ class ToolBox:
     def names(self) -> list[str]:
         """Names of the tools, in the order they were given."""
         return list(self._tools)
+
+    @property
+    def resource_limits(self) -> dict[str, int]:
+        """Caps per worker-pool key that the tools declare in their metadata."""
+        return dict(self._limits)
 
     def __getitem__(self, name: str) -> BaseTool:
         return self._tools[name]
@@ -114,6 +127,7 @@ class ToolBox:
             kwargs=_tool_input(tool, plan_task.args, plan_task.kwargs),
             name=tool.name,
             timeout=timeout,
+            resources=self._resources[tool.name],
         )
 
 
@@ -121,6 +135,40 @@ def _as_tool(fn: Callable[..., Any]) -> BaseTool:
     if inspect.iscoroutinefunction(fn):
         return StructuredTool.from_function(coroutine=fn)
     return StructuredTool.from_function(fn)
+
+
+def _resources(tool: BaseTool) -> tuple[str, ...]:
+    keys = (tool.metadata or {}).get("dragonscale_resources", ())
+    if isinstance(keys, str):
+        keys = (keys,)
+    if not isinstance(keys, list | tuple) or not all(isinstance(key, str) and key for key in keys):
+        raise ConfigurationError(
+            f"tool {tool.name!r} has invalid metadata['dragonscale_resources'] {keys!r}; "
+            "pass a string or a list of non-empty strings, such as ['mcp:search']"
+        )
+    return tuple(keys)
+
+
+def _resource_limits(tools: Iterable[BaseTool]) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    declared_by: dict[str, str] = {}
+    for tool in tools:
+        caps = (tool.metadata or {}).get("dragonscale_resource_limits", {})
+        if not isinstance(caps, Mapping):
+            raise ConfigurationError(
+                f"tool {tool.name!r} has invalid metadata['dragonscale_resource_limits'] "
+                f"{caps!r}; pass a dict of key to cap, such as {{'mcp:search': 2}}"
+            )
+        for key, cap in caps.items():
+            if key in limits and limits[key] != cap:
+                raise ConfigurationError(
+                    f"tools {declared_by[key]!r} and {tool.name!r} declare different caps "
+                    f"for key {key!r} ({limits[key]} and {cap}); give every tool of one "
+                    "key the same cap"
+                )
+            limits[key] = cap
+            declared_by.setdefault(key, tool.name)
+    return limits
 
 
 def _has_async_implementation(tool: BaseTool) -> bool:
