@@ -18,11 +18,11 @@ from rich.live import Live
 from rich.markup import escape
 from rich.rule import Rule
 
-from .._errors import DragonscaleError
+from .._errors import ConfigurationError, DragonscaleError
 from .._parallelqa import is_correct, load_plans, load_questions
 from ..compiler import CompilerResult, LLMCompiler, PlanCache, report_tasks
 from ..runtime import ErrorObservation, RunReport
-from ..tools import builtin_tools
+from ..tools import builtin_tools, load_tools_config
 from ._bench import bench_app
 from ._render import Progress, render_answer, render_plan, render_timeline
 
@@ -80,6 +80,13 @@ def run(
     timeout: Annotated[
         float | None, typer.Option(min=0.001, help="Seconds before a tool call is cancelled.")
     ] = None,
+    tools_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file declaring more tools: MCP servers, WASM modules, Python functions.",
+            show_default=False,
+        ),
+    ] = None,
     plan_cache: Annotated[
         Path | None,
         typer.Option(
@@ -104,16 +111,20 @@ def run(
             EXIT_USAGE,
         )
     plan_text = _read_plan(plan) if plan is not None else None
-    compiler = LLMCompiler(
-        tools=builtin_tools(),
-        model=chat_model,
-        plan=plan_text,
-        direct_join=direct_join,
-        max_replans=max_replans,
-        max_concurrency=max_concurrency,
-        task_timeout=timeout,
-        plan_cache=_open_plan_cache(plan_cache) if plan_cache is not None else None,
-    )
+    try:
+        compiler = LLMCompiler(
+            tools=builtin_tools(),
+            tools_config=load_tools_config(tools_config) if tools_config is not None else None,
+            model=chat_model,
+            plan=plan_text,
+            direct_join=direct_join,
+            max_replans=max_replans,
+            max_concurrency=max_concurrency,
+            task_timeout=timeout,
+            plan_cache=_open_plan_cache(plan_cache) if plan_cache is not None else None,
+        )
+    except ConfigurationError as error:
+        _fail(str(error), EXIT_USAGE)
     source = f"plan file {str(plan)!r}: " if plan is not None else ""
     result = _answer(
         compiler, question, plan_text, show=not as_json, source=source, as_json=as_json

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from os import PathLike
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
@@ -23,6 +24,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_vali
 from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
 from ..runtime import DagExecutor, FailurePolicy, WorkerPool
+from ..tools._config import ToolsConfig, load_tools_config
 from ._joiner import Joiner
 from ._plan_cache import PlanCache
 from ._planner import Planner
@@ -77,8 +79,15 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    tools: Sequence[BaseTool | Callable[..., Any]]
+    tools: Sequence[BaseTool | Callable[..., Any]] = ()
     """Tools the plans may call: LangChain tools or plain functions."""
+    # Typed Any so that pydantic does not build a schema of ToolsConfig, whose
+    # MCP settings would import the MCP client; _check checks the type.
+    tools_config: Any = None
+    """A TOML tool configuration file (a path, or a loaded ``ToolsConfig``) declaring more tools.
+
+    Its Python and WASM tools load when the compiler is built; its MCP servers
+    start at the beginning of each run, with one session each for the run."""
     model: BaseChatModel | None = None
     """Chat model that writes plans, and joins unless ``joiner_model`` is set."""
     joiner_model: BaseChatModel | None = None
@@ -107,12 +116,16 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     them. The total limit stays ``max_concurrency``."""
 
     _toolbox: ToolBox = PrivateAttr()
+    _config: ToolsConfig | None = PrivateAttr(default=None)
+    _local_tools: list[BaseTool | Callable[..., Any]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> LLMCompiler:
-        self._toolbox = ToolBox(self.tools)
+        self._config = _load_tools_config(self.tools_config)
+        self._local_tools = [*self.tools, *(self._config.local_tools() if self._config else ())]
+        self._toolbox = ToolBox(self._local_tools)
         # Built once here so that an invalid cap fails at construction, not in a run.
-        WorkerPool(limits=self._limits())
+        WorkerPool(limits=self._limits(self._toolbox))
         if self.model is None and self.plan is None:
             raise ConfigurationError(
                 "LLMCompiler needs a chat model (model=...) to write plans, "
@@ -144,9 +157,23 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         if not question.strip():
             raise UsageError("the question is empty; pass the text to answer")
         config = ensure_config(config)
+        if self._config is not None and self._config.mcp:
+            async with self._config.open() as tools:
+                toolbox = ToolBox([*self.tools, *tools])
+                return await self._arun(question, plan, config, emit, toolbox)
+        return await self._arun(question, plan, config, emit, self._toolbox)
+
+    async def _arun(
+        self,
+        question: str,
+        plan: str | None,
+        config: RunnableConfig,
+        emit: Emit | None,
+        toolbox: ToolBox,
+    ) -> CompilerResult:
         settings = self._for_call(config)
         workers = config.get("max_concurrency") or settings.max_concurrency
-        limits = self._limits()
+        limits = self._limits(toolbox)
         # A fixed total (min_workers == max_workers), so that caps per key
         # change nothing else about how many calls run.
         pool = (
@@ -158,7 +185,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         joiner_model = self.joiner_model or self.model
         session = Session(
             question=question,
-            toolbox=self._toolbox,
+            toolbox=toolbox,
             executor=executor,
             planner=Planner(self.model) if self.model is not None else None,
             joiner=None if settings.direct_join or joiner_model is None else Joiner(joiner_model),
@@ -171,8 +198,8 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         )
         return await session.run(plan if plan is not None else self.plan)
 
-    def _limits(self) -> dict[str, int]:
-        return {**self._toolbox.resource_limits, **self.resource_limits}
+    def _limits(self, toolbox: ToolBox) -> dict[str, int]:
+        return {**toolbox.resource_limits, **self.resource_limits}
 
     def _for_call(self, config: RunnableConfig) -> LLMCompiler:
         """Return this compiler with the settings ``config["configurable"]`` overrides."""
@@ -265,6 +292,16 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             if not work.done():
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
+
+
+def _load_tools_config(source: object) -> ToolsConfig | None:
+    if source is None or isinstance(source, ToolsConfig):
+        return source
+    if isinstance(source, str | PathLike):
+        return load_tools_config(source)
+    raise ConfigurationError(
+        f"tools_config must be a path to a TOML file or a ToolsConfig, got {type(source).__name__}"
+    )
 
 
 def question_of(input: CompilerInput) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -17,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from .._sync import run_sync
 from ..runtime import FailurePolicy
+from ..tools._config import ToolsConfig
 from ._state import LLMCompilerState, is_unfinished
 from ._steps import CompilerSteps, Writer
 
@@ -36,6 +38,7 @@ def create_llm_compiler_graph(
     max_concurrency: int = 16,
     task_timeout: float | None = None,
     failure_policy: FailurePolicy | str = FailurePolicy.CONTINUE,
+    tools_config: str | PathLike[str] | ToolsConfig | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     interrupt_before: Sequence[str] | None = None,
     interrupt_after: Sequence[str] | None = None,
@@ -80,6 +83,9 @@ def create_llm_compiler_graph(
     Args:
         model: Chat model that writes plans, and joins unless ``joiner_model`` is set.
         tools: Tools the plans may call: LangChain tools or plain functions.
+        tools_config: A tool configuration file (or its loaded form) whose
+            Python and WASM tools are added. For MCP servers, open the file
+            with ``async with config.open() as tools`` and pass ``tools``.
         joiner_model: Chat model that decides between answering and replanning.
         direct_join: Answer with the last task's output instead of asking a joiner.
         max_replans: How many times the graph may plan again after the first plan.
@@ -118,6 +124,7 @@ def create_llm_compiler_graph(
         max_concurrency=max_concurrency,
         task_timeout=task_timeout,
         failure_policy=failure_policy,
+        tools_config=tools_config,
     )
     builder = StateGraph(LLMCompilerState)
     builder.add_node(PLAN_AND_EXECUTE, _PlanAndExecuteNode(steps))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +13,7 @@ from langchain_core.tools import BaseTool
 from langgraph.errors import GraphInterrupt
 
 from ..runtime import FailurePolicy
+from ..tools._config import ToolsConfig
 from ._graph import StepNode, stream_writer
 from ._steps import CompilerSteps
 
@@ -68,6 +70,7 @@ class LLMCompilerNode(StepNode):
         max_concurrency: int = 16,
         task_timeout: float | None = None,
         failure_policy: FailurePolicy | str = FailurePolicy.CONTINUE,
+        tools_config: str | PathLike[str] | ToolsConfig | None = None,
         name: str = "llm_compiler",
     ) -> None:
         self.steps = CompilerSteps(
@@ -79,6 +82,7 @@ class LLMCompilerNode(StepNode):
             max_concurrency=max_concurrency,
             task_timeout=task_timeout,
             failure_policy=failure_policy,
+            tools_config=tools_config,
         )
         self.name = name
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -36,6 +37,7 @@ from ..compiler._progress import Progress, event_payload
 from ..compiler._result import to_jsonable
 from ..compiler._session import Session
 from ..runtime import DagExecutor, FailurePolicy, Run, TaskRecord
+from ..tools._config import ToolsConfig, load_tools_config
 from ._state import (
     CompilerProgress,
     ErrorState,
@@ -92,9 +94,10 @@ class CompilerSteps:
         max_concurrency: int,
         task_timeout: float | None,
         failure_policy: FailurePolicy | str,
+        tools_config: str | PathLike[str] | ToolsConfig | None = None,
     ) -> None:
         _check_settings(max_replans, max_concurrency, task_timeout)
-        self.toolbox = ToolBox(tools)
+        self.toolbox = ToolBox([*tools, *_config_tools(tools_config)])
         self.planner = Planner(model)
         self.joiner = None if direct_join else Joiner(joiner_model or model)
         self.max_replans = max_replans
@@ -190,6 +193,20 @@ class CompilerSteps:
                 accept=lambda _, data: data.get("task_id") not in toolbox.saved,
             ),
         )
+
+
+def _config_tools(source: str | PathLike[str] | ToolsConfig | None) -> list[BaseTool]:
+    """Return the tools of a configuration file; MCP servers must be opened by the caller."""
+    if source is None:
+        return []
+    config = source if isinstance(source, ToolsConfig) else load_tools_config(source)
+    if config.mcp:
+        raise ConfigurationError(
+            f"{config.path} declares MCP servers ({', '.join(config.mcp)}), whose sessions "
+            "must stay open while the graph runs: use `async with config.open() as tools:` "
+            "and pass those tools to the graph instead of tools_config"
+        )
+    return config.local_tools()
 
 
 def _check_settings(max_replans: int, max_concurrency: int, task_timeout: float | None) -> None:

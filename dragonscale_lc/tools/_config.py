@@ -16,10 +16,18 @@ A file has up to three tables, each with one sub-table per tool or server::
 
     [mcp.search]
     command = "python"
-    args = ["servers/search.py"]
-    env = ["PATH"]
+    args = ["servers/search.py"]           # run in this file's directory
+    pass_env = ["SEARCH_API_KEY"]
     max_concurrency = 4
     timeout = 10.0
+
+    [mcp.weather]
+    url = "http://127.0.0.1:8000/mcp"
+
+MCP entries take the fields of
+:class:`~dragonscale_lc.tools.mcp.McpServerConfig` except ``name``, which is
+the table's key. A server command runs in the configuration file's directory
+unless ``cwd`` says otherwise, so relative paths in ``args`` work.
 
 Every entry is checked when the file is loaded; an invalid one raises
 :class:`~dragonscale_lc.ConfigurationError` naming the file, the entry and
@@ -28,18 +36,24 @@ what is wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .mcp import McpServerConfig
 
 __all__ = ["PythonToolEntry", "ToolsConfig", "WasmToolEntry", "load_tools_config"]
 
@@ -89,13 +103,32 @@ class ToolsConfig:
         path: The file, whose directory relative paths start from.
         python: Python tool entries by name.
         wasm: WASM tool entries by name.
-        mcp: MCP server entries by name, as read (checked when the servers open).
+        mcp: MCP server settings by name.
     """
 
     path: Path
     python: Mapping[str, PythonToolEntry] = field(default_factory=dict)
     wasm: Mapping[str, WasmToolEntry] = field(default_factory=dict)
-    mcp: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    mcp: Mapping[str, McpServerConfig] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[list[BaseTool]]:
+        """Start the MCP servers and yield every tool of the file; close the servers after.
+
+        Each server gets one session for the whole ``async with`` block.
+
+        Raises:
+            ConfigurationError: A local tool cannot be loaded.
+            McpConnectionError: A server cannot be started or reached.
+        """
+        tools = self.local_tools()
+        if not self.mcp:
+            yield tools
+            return
+        from .mcp import McpServers  # noqa: PLC0415 - MCP loads only when configured
+
+        async with McpServers(self.mcp.values()) as servers:
+            yield [*tools, *servers.tools]
 
     def local_tools(self) -> list[BaseTool]:
         """Return the Python and WASM tools; they need no connection.
@@ -154,7 +187,7 @@ class ToolsConfig:
         return f"{self.path}: [{table}.{name}]"
 
 
-def load_tools_config(path: str | Path) -> ToolsConfig:
+def load_tools_config(path: str | PathLike[str]) -> ToolsConfig:
     """Read and check a tool configuration file.
 
     Raises:
@@ -180,8 +213,35 @@ def load_tools_config(path: str | Path) -> ToolsConfig:
         path=path,
         python=_entries(path, data, "python", PythonToolEntry),
         wasm=_entries(path, data, "wasm", WasmToolEntry),
-        mcp=_tables(path, data, "mcp"),
+        mcp=_mcp_servers(path, _tables(path, data, "mcp")),
     )
+
+
+def _mcp_servers(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> dict[str, McpServerConfig]:
+    from .mcp import McpServerConfig  # noqa: PLC0415 - MCP loads only when configured
+
+    servers = {}
+    for name, table in tables.items():
+        settings = dict(table)
+        if "name" in settings:
+            raise ConfigurationError(
+                f"{path}: [mcp.{name}]: name is the table's key; remove the name field"
+            )
+        cwd = Path(settings.pop("cwd", path.parent))
+        if settings.get("command") is not None:
+            settings["cwd"] = str(cwd if cwd.is_absolute() else path.parent / cwd)
+        known = {item.name for item in dataclasses.fields(McpServerConfig)} - {"name"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"{path}: [mcp.{name}]: unknown field(s) {', '.join(unknown)}; "
+                f"the fields are {', '.join(sorted(known))}"
+            )
+        try:
+            servers[name] = McpServerConfig(name=name, **settings)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{path}: [mcp.{name}]: {error}") from None
+    return servers
 
 
 def _tables(path: Path, data: Mapping[str, Any], table: str) -> dict[str, Mapping[str, Any]]:
