@@ -47,6 +47,16 @@ logger = logging.getLogger(__name__)
 # that one run frees must wake the tasks that another run holds back.
 _HOLDING: weakref.WeakKeyDictionary[WorkerPool, weakref.WeakSet[Run]] = weakref.WeakKeyDictionary()
 
+# Statuses read for every task. Python 3.11's EnumType defines __getattr__,
+# which puts each TaskStatus.DONE read on a slow lookup path (measured at
+# about ten times the cost of reading a module global).
+PENDING, READY, RUNNING, DONE = (
+    TaskStatus.PENDING,
+    TaskStatus.READY,
+    TaskStatus.RUNNING,
+    TaskStatus.DONE,
+)
+
 _TOPIC_BY_STATUS = {
     TaskStatus.DONE: "task.completed",
     TaskStatus.FAILED: "task.failed",
@@ -69,6 +79,9 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self._executor = executor
         self._clock = executor.clock
         self._events = executor.events
+        # The bus's own list of subscriptions, which it never replaces: the
+        # per-task path tests it without a property call.
+        self._subscriptions = executor.events._subscriptions
         self._entry = entry_maker(executor.dispatch_key)
         self._pool = executor.pool
         # A graph passed in is complete and keeps its own compaction hook.
@@ -151,13 +164,13 @@ class Run(RunCalls, RunChanges, RunPreemption):
         while pending:
             dep, below = pending.pop()
             node = self._nodes[dep]
-            if node.settled or node.record.status is TaskStatus.RUNNING:
+            if node.settled or node.record.status is RUNNING:
                 continue
             candidate = estimate(node.task) + below
             if candidate <= node.rank:
                 continue
             node.rank = candidate
-            if node.record.status is TaskStatus.READY:
+            if node.record.status is READY:
                 self._make_ready(node)  # a fresh heap entry; the old one goes stale
             pending.extend((parent, candidate) for parent in node.task.dependencies)
 
@@ -190,7 +203,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             parent = nodes[dep]
             if not parent.settled:
                 node.waiting += 1
-            elif parent.record.status is not TaskStatus.DONE and not node.settled:
+            elif parent.record.status is not DONE and not node.settled:
                 # Only the first failed dependency settles the task; a second
                 # settle would count it twice and end the run too early.
                 self._dependency_failed(node)
@@ -229,7 +242,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if task.dependencies:
                 node.waiting = len(task.dependencies)
             else:
-                record.status = TaskStatus.READY
+                record.status = READY
                 node.entry = make_entry(node.priority, node.rank, seq, node)
                 ready.append(node.entry)
         self._seq += len(order)
@@ -244,7 +257,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
     def output(self, task_id: Hashable) -> Any:
         """Return a settled task's output, or an :class:`ErrorObservation` if it did not finish."""
         record = self.report.records[task_id]
-        if record.status is TaskStatus.DONE:
+        if record.status is DONE:
             return record.output
         error = record.error or RunError(f"task {task_id!r} was {record.status.value}")
         return ErrorObservation(task_id, error, cause=self._root_failure(task_id))
@@ -260,7 +273,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 continue
             seen.add(dep)
             record = self.report.records[dep]
-            if record.status is not TaskStatus.DONE:
+            if record.status is not DONE:
                 root = record
                 pending.extend(record.dependencies)
         if root is None:
@@ -332,7 +345,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
     # -- the ready queue and workers -----------------------------------------------
 
     def _make_ready(self, node: Node) -> None:
-        node.record.status = TaskStatus.READY
+        node.record.status = READY
         node.entry = self._entry(node.priority, node.rank, node.seq, node)
         heapq.heappush(self._ready, node.entry)
         if self._events.active:
@@ -356,7 +369,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if self._ready and self._preemptible_running:
             entry = self._ready[0]
             node = entry[-1]
-            if node.entry is entry and node.record.status is TaskStatus.READY:
+            if node.entry is entry and node.record.status is READY:
                 self._preempt_for(node)
 
     def _start_next(self) -> Node | None:
@@ -365,7 +378,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         while self._ready and len(self._running) < limit:
             entry = heapq.heappop(self._ready)
             node: Node = entry[-1]
-            if node.entry is not entry or node.record.status is not TaskStatus.READY:
+            if node.entry is not entry or node.record.status is not READY:
                 continue  # a stale entry: the task was requeued or settled since
             if self._pool is not None and not self._pool.can_start(node.keys):
                 self._hold(entry)
@@ -378,7 +391,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 self._resume(node)
                 continue
             record = node.record
-            record.status = TaskStatus.RUNNING
+            record.status = RUNNING
             record.start = self._clock() - self.report.started_at
             record.worker = "event-loop" if node.is_async else "thread"
             self._running.add(node)
@@ -417,7 +430,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 and self._pool is None
                 and executor.retry is None
                 and executor.default_timeout is None
-                and not self._events.active
+                and not self._subscriptions
             ):
                 task = node.task
                 node.executing = True
@@ -455,7 +468,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 raise
         else:
             node.record.output = output
-            self._end(node, TaskStatus.DONE)
+            self._end(node, DONE)
 
     def _stopped(self, node: Node, error: BaseException) -> bool:
         """Settle or requeue a task whose call raised ``error``; return ``False`` to re-raise it.
@@ -490,7 +503,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self._release(node, outcome=status)
         # Learn durations only for tasks that state no cost of their own, and
         # never from a clock that went backwards (an injected test clock).
-        if status is TaskStatus.DONE and node.task.cost is None and record.start is not None:
+        if status is DONE and node.task.cost is None and record.start is not None:
             duration = record.end - record.start
             if duration >= 0:
                 self._executor.costs.observe(node.task.name, duration)
@@ -514,10 +527,10 @@ class Run(RunCalls, RunChanges, RunPreemption):
             duration = end - record.start  # type: ignore[operator]  # set by _begin
             if duration >= 0:
                 self._executor.costs.observe(task.name, duration)
-        if self._events.active:
-            self._settle(node, TaskStatus.DONE)
+        if self._subscriptions:
+            self._settle(node, DONE)
             return
-        record.status = TaskStatus.DONE
+        record.status = DONE
         node.settled = True
         self._unsettled -= 1
         nodes, ready, make_entry, heappush = self._nodes, self._ready, self._entry, heapq.heappush
@@ -526,9 +539,9 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if child.settled:
                 continue
             child.waiting -= 1
-            if child.waiting == 0 and child.record.status is TaskStatus.PENDING:
+            if child.waiting == 0 and child.record.status is PENDING:
                 # _make_ready, for a run whose events were checked above.
-                child.record.status = TaskStatus.READY
+                child.record.status = READY
                 child.entry = make_entry(child.priority, child.rank, child.seq, child)
                 heappush(ready, child.entry)
         if self._unsettled == 0:
@@ -588,7 +601,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if self._events.active:
             self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(record))
         nodes = self._nodes
-        failed = status is not TaskStatus.DONE
+        failed = status is not DONE
         # The graph's own list of dependents, read without a copy: this runs
         # once per task.
         for child_id in self.graph._dependents.get(node.task.id, ()):
@@ -598,7 +611,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             child.waiting -= 1
             if failed:
                 self._dependency_failed(child)
-            if child.waiting == 0 and child.record.status is TaskStatus.PENDING:
+            if child.waiting == 0 and child.record.status is PENDING:
                 self._make_ready(child)
         if self._unsettled == 0:
             self._wake_idle_waiters()
@@ -640,7 +653,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
 def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Outcome:
     # Cancelled and pre-empted runs say nothing about the tool's health, and
     # "error" is the outcome that leaves the adaptive limit alone.
-    if status is TaskStatus.DONE:
+    if status is DONE:
         return "ok"
     if status is TaskStatus.FAILED and error is not None:
         return classify(error)
