@@ -358,8 +358,8 @@ class Run(RunCalls, RunChanges, RunPreemption):
         """Start a worker for each ready task while slots are free, and pre-empt if needed."""
         if self._cancelled:
             return
-        while len(self._running) < self._executor.limit:
-            node = self._start_next()
+        while len(self._running) < (limit := self._executor.limit):
+            node = self._start_next(limit)
             if node is None:
                 return
             worker = asyncio.get_running_loop().create_task(self._work(node))
@@ -372,9 +372,11 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if node.entry is entry and node.record.status is READY:
                 self._preempt_for(node)
 
-    def _start_next(self) -> Node | None:
-        """Pop the best ready task that may start now and mark it running; ``None`` if none may."""
-        limit = self._executor.limit  # nothing in the loop changes it
+    def _start_next(self, limit: int) -> Node | None:
+        """Pop the best ready task that may start now and mark it running; ``None`` if none may.
+
+        ``limit`` is the executor's current limit, which nothing here changes.
+        """
         while self._ready and len(self._running) < limit:
             entry = heapq.heappop(self._ready)
             node: Node = entry[-1]
@@ -449,11 +451,12 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 await self._execute(node)
             if self._cancelled:
                 return
-            node = self._start_next()
+            limit = self._executor.limit
+            node = self._start_next(limit)
             if (
                 node is not None
                 and self._ready
-                and (len(self._running) < self._executor.limit or self._preemptible_running)
+                and (len(self._running) < limit or self._preemptible_running)
             ):
                 self.dispatch()  # more ready tasks than this worker can take
 
