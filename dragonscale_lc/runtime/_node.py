@@ -47,7 +47,7 @@ class Node:
     )
 
     def __init__(
-        self, task: Task, record: TaskRecord, rank: float, seq: int, *, is_async: bool
+        self, task: Task, record: TaskRecord, rank: float, seq: int, is_async: bool
     ) -> None:
         self.task = task
         self.record = record

@@ -190,7 +190,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         # this call on a hot path.
         record = TaskRecord(task.id, task.name, task.dependencies, task.args, task.kwargs)
         self.report.records[task.id] = record
-        node = Node(task, record, rank, self._seq, is_async=is_async_callable(task.fn))
+        node = Node(task, record, rank, self._seq, is_async_callable(task.fn))
         self._seq += 1
         self._nodes[task.id] = node
         self._unsettled += 1
@@ -237,7 +237,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 is_async = async_by_fn[task.fn] = is_async_callable(task.fn)
             except TypeError:  # an unhashable callable object
                 is_async = is_async_callable(task.fn)
-            node = Node(task, record, ranks[task_id], seq, is_async=is_async)
+            node = Node(task, record, ranks[task_id], seq, is_async)
             nodes[task_id] = node
             if task.dependencies:
                 node.waiting = len(task.dependencies)

@@ -65,7 +65,7 @@ def sync_value(x: Any = None) -> Any:
 def test_node_plain_flag(task: Task, plain: bool) -> None:
     record = TaskRecord(task.id, task.name, task.dependencies)
 
-    node = Node(task, record, 1.0, 0, is_async=task.fn is value)
+    node = Node(task, record, 1.0, 0, task.fn is value)
 
     assert node.plain is plain
 
