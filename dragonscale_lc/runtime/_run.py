@@ -515,9 +515,9 @@ class Run(RunCalls, RunChanges, RunPreemption):
     def _end_plain(self, node: Node, output: Any) -> None:
         """Settle a plain task that returned ``output``, as ``_end`` does in a run without a pool.
 
-        A plain task is not preemptible, so it is still in the running set,
-        and no count of preemptible tasks changes. Events are checked again here, since a
-        subscriber may have arrived while the task ran.
+        A plain task is not preemptible, so it is still in the running set and
+        no count of preemptible tasks changes. Events are checked again here,
+        since a subscriber may have arrived while the task ran.
         """
         record, task = node.record, node.task
         record.output = output
