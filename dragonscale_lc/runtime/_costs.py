@@ -57,7 +57,10 @@ class CostModel:
 
     def observe(self, name: str, seconds: float) -> None:
         """Add one observed run time of tool ``name`` to its average."""
-        check_seconds(seconds, f"observed duration of {name!r}")
+        # The comparison is false for NaN and infinity too. It saves the
+        # executor a call and an error message per finished task.
+        if not 0 <= seconds < math.inf:
+            check_seconds(seconds, f"observed duration of {name!r}")
         count, average = self._averages.get(name, (0, 0.0))
 
         # A plain mean while samples are few, because a moving average seeded
@@ -82,8 +85,10 @@ class CostModel:
         """Return the expected run time of ``task`` in seconds."""
         if task.cost is not None:
             return task.cost
-        average = self.average(task.name)
-        return self.default if average is None else average
+        # The dictionary is read here, not through average(), because ranking
+        # a graph calls this once per task.
+        entry = self._averages.get(task.name)
+        return self.default if entry is None else entry[1]
 
 
 def check_seconds(value: float, what: str) -> None:

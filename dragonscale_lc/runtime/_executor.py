@@ -117,8 +117,7 @@ class DagExecutor:
         async with Run(self, graph) as run:
             # Queue the whole graph before dispatching, so the first tasks
             # added cannot take the workers ahead of higher-priority ones.
-            for task_id in graph.topological_order():
-                run.insert(graph[task_id], rank=ranks[task_id])
+            run._insert_graph(ranks)
             run.dispatch()
             return await run.wait()
 

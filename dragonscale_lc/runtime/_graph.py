@@ -13,6 +13,7 @@ import hashlib
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator
+from typing import NoReturn
 
 from .._errors import GraphError, UsageError
 from ._delta import Compaction, Delta, DeltaKind
@@ -256,10 +257,12 @@ class TaskGraph:
     def _compute_order(self) -> list[Hashable]:
         waiting = {tid: len(task.dependencies) for tid, task in self._tasks.items()}
         order = [tid for tid, count in waiting.items() if count == 0]
+        children_of = self._dependents.get
         for tid in order:  # the list grows while it is walked
-            for child in self._dependents.get(tid, ()):
-                waiting[child] -= 1
-                if waiting[child] == 0:
+            for child in children_of(tid, ()):
+                count = waiting[child] - 1
+                waiting[child] = count
+                if count == 0:
                     order.append(child)
         return order
 
@@ -287,6 +290,31 @@ class TaskGraph:
         return digest
 
     def _add_all(self, tasks: list[Task]) -> None:
+        # One pass of plain membership tests finds whether any task is
+        # invalid. Only then does _check_all name the first invalid task.
+        by_id = self._tasks
+        for task in tasks:
+            by_id[task.id] = task
+        known = by_id.keys()
+        dependents = self._dependents
+        valid = len(by_id) == len(tasks)
+        for task in tasks if valid else ():
+            dependencies = task.dependencies
+            if not dependencies:
+                continue
+            if task.id in dependencies or not known >= dependencies:
+                valid = False
+                break
+            for dep in dependencies:
+                dependents[dep].append(task.id)
+        if not valid:
+            by_id.clear()
+            dependents.clear()
+            self._check_all(tasks)
+        if len(self.topological_order()) < len(self._tasks):
+            raise GraphError(f"the graph has a cycle: {_describe_path(self._find_cycle())}")
+
+    def _check_all(self, tasks: list[Task]) -> NoReturn:
         ids = {task.id for task in tasks}
         seen: set[Hashable] = set()
         for task in tasks:
@@ -294,10 +322,7 @@ class TaskGraph:
                 raise GraphError(f"duplicate task id {task.id!r}: every task needs its own id")
             seen.add(task.id)
             self._check_new(task, known=ids)
-        for task in tasks:
-            self._insert(task)
-        if len(self.topological_order()) < len(self._tasks):
-            raise GraphError(f"the graph has a cycle: {_describe_path(self._find_cycle())}")
+        raise AssertionError("unreachable: _add_all found an invalid task in this list")
 
     def _check_new(self, task: Task, *, known: Container[Hashable]) -> None:
         if task.id in self._tasks:

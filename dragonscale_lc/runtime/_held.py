@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._strategy import Entry
 from ._task import TaskStatus
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from ._node import Node
     from ._pool import WorkerPool
 
 __all__ = ["HeldTasks"]
-
-Entry = tuple[Any, int, "Node"]
-"""A ready-queue entry: (sort key, sequence number, node)."""
 
 
 class HeldTasks:
@@ -41,7 +38,7 @@ class HeldTasks:
 
     def hold(self, entry: Entry) -> None:
         """Hold ``entry``, whose task the pool cannot start now."""
-        key = self._blocking_key(entry[2].keys)
+        key = self._blocking_key(entry[-1].keys)
         heapq.heappush(self._by_key.setdefault(key, []), entry)
 
     def requeue(self, ready: list[Entry]) -> None:
@@ -55,7 +52,7 @@ class HeldTasks:
             free = self._free_slots(key, held_count=len(heap))
             while heap and free > 0:
                 entry = heapq.heappop(heap)
-                node = entry[2]
+                node = entry[-1]
                 if node.entry is entry and node.record.status is TaskStatus.READY:
                     heapq.heappush(ready, entry)
                     free -= 1

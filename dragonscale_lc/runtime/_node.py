@@ -21,13 +21,18 @@ class Node:
     ``priority`` starts at the task's priority and grows by the executor's
     aging step at each pre-emption, so a task cannot be starved by a stream of
     more urgent work.
+
+    ``plain`` says whether the task is an async call with no references in its
+    arguments, no timeout, no retry policy of its own and no pre-emption. Such
+    a task is awaited and settled directly by its worker when the run's
+    settings allow it (see ``Run._work``).
     """
 
     __slots__ = (
         "entry",
         "executing",
         "is_async",
-        "keys",
+        "plain",
         "preempting",
         "priority",
         "rank",
@@ -41,23 +46,38 @@ class Node:
         "worker",
     )
 
-    def __init__(self, task: Task, record: TaskRecord, rank: float, seq: int) -> None:
+    def __init__(
+        self, task: Task, record: TaskRecord, rank: float, seq: int, is_async: bool
+    ) -> None:
         self.task = task
         self.record = record
         self.rank = rank
         self.seq = seq
         self.priority = task.priority
         self.waiting = 0
-        self.entry: tuple[Any, int, Node] | None = None
-        self.is_async = is_async_callable(task.fn)
-        # Pool keys: the task's name and its resources.
-        self.keys = (task.name, *task.resources) if task.resources else (task.name,)
+        self.entry: tuple[Any, ...] | None = None  # its ready-queue entry
+        self.is_async = is_async  # is_async_callable(task.fn), which callers may cache
+        self.plain = (
+            is_async
+            and not (task.has_refs or task.preemptible)
+            and task.timeout is None
+            and task.retry is None
+        )
         self.worker: asyncio.Task[Any] | None = None
         self.token: CheckpointToken | None = None
         self.preempting = False
         self.executing = False
         self.settled = False
         self.resume: asyncio.Future[None] | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys whose pool caps apply: the task's name and its resources.
+
+        Built on demand, since only runs with a pool read them.
+        """
+        task = self.task
+        return (task.name, *task.resources) if task.resources else (task.name,)
 
 
 def event_data(record: TaskRecord) -> dict[str, Any]:

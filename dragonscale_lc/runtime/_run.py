@@ -13,7 +13,7 @@ import asyncio
 import heapq
 import logging
 import weakref
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,13 +24,14 @@ from ._delta import DeltaKind
 from ._events import Event
 from ._graph import TaskGraph
 from ._held import HeldTasks
-from ._node import Node, event_data
+from ._node import Node, event_data, is_async_callable
 from ._outcome import Outcome, classify
 from ._refs import ErrorObservation
 from ._report import RunReport, TaskRecord
 from ._run_calls import RunCalls
 from ._run_changes import RunChanges
 from ._run_preemption import RunPreemption
+from ._strategy import Entry, entry_maker
 from ._task import FailurePolicy, Task, TaskStatus
 
 if TYPE_CHECKING:
@@ -45,6 +46,16 @@ logger = logging.getLogger(__name__)
 # (an executor opened twice, or executors given the same pool), and a slot
 # that one run frees must wake the tasks that another run holds back.
 _HOLDING: weakref.WeakKeyDictionary[WorkerPool, weakref.WeakSet[Run]] = weakref.WeakKeyDictionary()
+
+# Statuses read for every task. Python 3.11's EnumType defines __getattr__,
+# which puts each TaskStatus.DONE read on a slow lookup path (measured at
+# about ten times the cost of reading a module global).
+PENDING, READY, RUNNING, DONE = (
+    TaskStatus.PENDING,
+    TaskStatus.READY,
+    TaskStatus.RUNNING,
+    TaskStatus.DONE,
+)
 
 _TOPIC_BY_STATUS = {
     TaskStatus.DONE: "task.completed",
@@ -68,14 +79,17 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self._executor = executor
         self._clock = executor.clock
         self._events = executor.events
-        self._key = executor.dispatch_key
+        # The bus's own list of subscriptions, which it never replaces: the
+        # per-task path tests it without a property call.
+        self._subscriptions = executor.events._subscriptions
+        self._entry = entry_maker(executor.dispatch_key)
         self._pool = executor.pool
         # A graph passed in is complete and keeps its own compaction hook.
         self.graph = graph if graph is not None else TaskGraph(on_compact=self._publish_compaction)
         self._prevalidated = graph is not None
         self.report = RunReport()
         self._nodes: dict[Hashable, Node] = {}
-        self._ready: list[tuple[Any, int, Node]] = []
+        self._ready: list[Entry] = []
         self._running: set[Node] = set()
         self._paused: set[Node] = set()
         self._held: HeldTasks | None = None  # ready tasks the pool cannot start yet
@@ -150,13 +164,13 @@ class Run(RunCalls, RunChanges, RunPreemption):
         while pending:
             dep, below = pending.pop()
             node = self._nodes[dep]
-            if node.settled or node.record.status is TaskStatus.RUNNING:
+            if node.settled or node.record.status is RUNNING:
                 continue
             candidate = estimate(node.task) + below
             if candidate <= node.rank:
                 continue
             node.rank = candidate
-            if node.record.status is TaskStatus.READY:
+            if node.record.status is READY:
                 self._make_ready(node)  # a fresh heap entry; the old one goes stale
             pending.extend((parent, candidate) for parent in node.task.dependencies)
 
@@ -168,19 +182,15 @@ class Run(RunCalls, RunChanges, RunPreemption):
         """
         if self._closed:
             raise UsageError(f"cannot add task {task.id!r}: the run is closed")
-        if not (self._prevalidated and task.id in self.graph and self.graph[task.id] is task):
+        if not (self._prevalidated and self.graph._tasks.get(task.id) is task):
             self.graph.add(task)
             if self._events.active:
                 self._publish_graph_update(DeltaKind.ADD_TASK, (task.id,))
-        record = TaskRecord(
-            id=task.id,
-            name=task.name,
-            dependencies=task.dependencies,
-            args=task.args,
-            kwargs=task.kwargs,
-        )
+        # Positional arguments, because keywords nearly double the cost of
+        # this call on a hot path.
+        record = TaskRecord(task.id, task.name, task.dependencies, task.args, task.kwargs)
         self.report.records[task.id] = record
-        node = Node(task, record, rank, self._seq)
+        node = Node(task, record, rank, self._seq, is_async_callable(task.fn))
         self._seq += 1
         self._nodes[task.id] = node
         self._unsettled += 1
@@ -193,17 +203,61 @@ class Run(RunCalls, RunChanges, RunPreemption):
             parent = nodes[dep]
             if not parent.settled:
                 node.waiting += 1
-            elif parent.record.status is not TaskStatus.DONE and not node.settled:
+            elif parent.record.status is not DONE and not node.settled:
                 # Only the first failed dependency settles the task; a second
                 # settle would count it twice and end the run too early.
                 self._dependency_failed(node)
         if node.waiting == 0 and not node.settled:
             self._make_ready(node)
 
+    def _insert_graph(self, ranks: Mapping[Hashable, float]) -> None:
+        """Queue every task of the graph the run was opened with, in topological order.
+
+        The same as :meth:`insert` for each task, for a new run whose graph is
+        already valid: no task has settled, so each waits for all of its
+        dependencies, and the entry tasks go onto the ready queue in one
+        heapify.
+        """
+        assert self._prevalidated and not (self._nodes or self._closed or self._cancelled)
+        task_by_id = self.graph._tasks
+        records = self.report.records
+        nodes = self._nodes
+        make_entry = self._entry
+        ready = self._ready
+        order = self.graph.topological_order()
+        # Tasks of a graph share a few tools, so each function is checked once.
+        async_by_fn: dict[Callable[..., Any], bool] = {}
+        for seq, task_id in enumerate(order, start=self._seq):
+            task = task_by_id[task_id]
+            record = TaskRecord(task_id, task.name, task.dependencies, task.args, task.kwargs)
+            records[task_id] = record
+            try:
+                is_async = async_by_fn[task.fn]
+            except KeyError:
+                is_async = async_by_fn[task.fn] = is_async_callable(task.fn)
+            except TypeError:  # an unhashable callable object
+                is_async = is_async_callable(task.fn)
+            node = Node(task, record, ranks[task_id], seq, is_async)
+            nodes[task_id] = node
+            if task.dependencies:
+                node.waiting = len(task.dependencies)
+            else:
+                record.status = READY
+                node.entry = make_entry(node.priority, node.rank, seq, node)
+                ready.append(node.entry)
+        self._seq += len(order)
+        self._unsettled += len(order)
+        # Every entry contains a distinct sequence number, so the heap pops
+        # the same order as one built push by push.
+        heapq.heapify(ready)
+        if self._events.active:
+            for entry in sorted(ready, key=lambda entry: entry[-2]):
+                self._publish_ready(entry[-1])
+
     def output(self, task_id: Hashable) -> Any:
         """Return a settled task's output, or an :class:`ErrorObservation` if it did not finish."""
         record = self.report.records[task_id]
-        if record.status is TaskStatus.DONE:
+        if record.status is DONE:
             return record.output
         error = record.error or RunError(f"task {task_id!r} was {record.status.value}")
         return ErrorObservation(task_id, error, cause=self._root_failure(task_id), name=record.name)
@@ -219,7 +273,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 continue
             seen.add(dep)
             record = self.report.records[dep]
-            if record.status is not TaskStatus.DONE:
+            if record.status is not DONE:
                 root = record
                 pending.extend(record.dependencies)
         if root is None:
@@ -291,105 +345,158 @@ class Run(RunCalls, RunChanges, RunPreemption):
     # -- the ready queue and workers -----------------------------------------------
 
     def _make_ready(self, node: Node) -> None:
-        node.record.status = TaskStatus.READY
-        node.entry = (self._key(node.priority, node.rank), node.seq, node)
+        node.record.status = READY
+        node.entry = self._entry(node.priority, node.rank, node.seq, node)
         heapq.heappush(self._ready, node.entry)
         if self._events.active:
-            self._publish("task.ready", lambda: {"task_id": node.task.id, "name": node.task.name})
+            self._publish_ready(node)
+
+    def _publish_ready(self, node: Node) -> None:
+        self._publish("task.ready", lambda: {"task_id": node.task.id, "name": node.task.name})
 
     def dispatch(self) -> None:
         """Start a worker for each ready task while slots are free, and pre-empt if needed."""
         if self._cancelled:
             return
-        while len(self._running) < self._executor.limit:
-            node = self._take()
+        while len(self._running) < (limit := self._executor.limit):
+            node = self._start_next(limit)
             if node is None:
                 return
-            self._begin(node)
             worker = asyncio.get_running_loop().create_task(self._work(node))
             node.worker = worker
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
         if self._ready and self._preemptible_running:
             entry = self._ready[0]
-            if entry[2].entry is entry and entry[2].record.status is TaskStatus.READY:
-                self._preempt_for(entry[2])
+            node = entry[-1]
+            if node.entry is entry and node.record.status is READY:
+                self._preempt_for(node)
 
-    def _take(self) -> Node | None:
-        """Pop the best ready task that may start now, or ``None`` when there is none."""
-        while self._ready and len(self._running) < self._executor.limit:
+    def _start_next(self, limit: int) -> Node | None:
+        """Pop the best ready task that may start now and mark it running; ``None`` if none may.
+
+        ``limit`` is the executor's current limit, which nothing here changes.
+        """
+        while self._ready and len(self._running) < limit:
             entry = heapq.heappop(self._ready)
-            node = entry[2]
-            if node.entry is not entry or node.record.status is not TaskStatus.READY:
+            node: Node = entry[-1]
+            if node.entry is not entry or node.record.status is not READY:
                 continue  # a stale entry: the task was requeued or settled since
             if self._pool is not None and not self._pool.can_start(node.keys):
                 self._hold(entry)
                 continue
+            # The entry leaves the heap for good. Dropping it breaks its
+            # reference cycle with the node, which the garbage collector
+            # would otherwise have to trace.
+            node.entry = None
             if node in self._paused:
                 self._resume(node)
                 continue
+            record = node.record
+            record.status = RUNNING
+            record.start = self._clock() - self.report.started_at
+            record.worker = "event-loop" if node.is_async else "thread"
+            self._running.add(node)
+            if node.task.preemptible:
+                self._preemptible_running += 1
+            if self._pool is not None:
+                self._pool.acquire(node.keys)
             return node
         return None
 
     async def _work(self, node: Node | None) -> None:
-        # A worker keeps taking the next ready task itself, so a graph runs on
-        # a handful of asyncio tasks rather than one per graph task.
-        # One checkpoint token per worker is pointed at each task in turn. The
-        # worker's own context keeps it, so setting it once is enough.
+        """Run ``node``, then each next ready task, until none may start.
+
+        A worker keeps taking the next ready task itself, so a graph runs on a
+        handful of asyncio tasks rather than one per graph task. One
+        checkpoint token per worker is pointed at each task in turn; the
+        worker's own context keeps it, so setting it once is enough.
+
+        A plain task (see :class:`Node`) in a run without a pool, an executor
+        retry policy or timeout, or event subscribers is awaited here and
+        settled by ``_end_plain``. That is ``_execute`` without the calls that
+        would each find nothing to do; every other task goes through
+        ``_execute``.
+        """
         token = CheckpointToken(self._pause)
         set_current(token)
         worker = asyncio.current_task()
+        executor = self._executor
         while node is not None:
             node.worker = worker
             token.node = node
             token.used = token.requested = False
             node.token = token
-            await self._execute(node)
+            if (
+                node.plain
+                and self._pool is None
+                and executor.retry is None
+                and executor.default_timeout is None
+                and not self._subscriptions
+            ):
+                task = node.task
+                node.executing = True
+                node.record.attempts += 1
+                try:
+                    if task.kwargs:
+                        output = await task.fn(*task.args, **task.kwargs)
+                    else:
+                        output = await task.fn(*task.args)  # no keyword dict to build
+                except (asyncio.CancelledError, Exception) as error:
+                    if not self._stopped(node, error):
+                        raise
+                else:
+                    self._end_plain(node, output)
+            else:
+                await self._execute(node)
             if self._cancelled:
                 return
-            node = self._take()
-            if node is not None:
-                self._begin(node)
-                if self._ready:
-                    self.dispatch()  # more ready tasks than this worker can take
+            limit = self._executor.limit
+            node = self._start_next(limit)
+            if (
+                node is not None
+                and self._ready
+                and (len(self._running) < limit or self._preemptible_running)
+            ):
+                self.dispatch()  # more ready tasks than this worker can take
 
     # -- running one task -------------------------------------------------------------
 
     async def _execute(self, node: Node) -> None:
-        task, record = node.task, node.record
         node.executing = True
         try:
             output = await self._attempts(node)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, Exception) as error:
+            if not self._stopped(node, error):
+                raise
+        else:
+            node.record.output = output
+            self._end(node, DONE)
+
+    def _stopped(self, node: Node, error: BaseException) -> bool:
+        """Settle or requeue a task whose call raised ``error``; return ``False`` to re-raise it.
+
+        A cancellation that is not a pre-emption cancels the worker too, so
+        the worker re-raises it once the task is settled.
+        """
+        task, record = node.task, node.record
+        if isinstance(error, asyncio.CancelledError):
             if not node.preempting:
                 self._end(node, TaskStatus.CANCELLED)
-                raise
+                return False
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
             self._requeue(node)
-        except Preempted:
+        elif isinstance(error, Preempted):
             self._requeue(node)
-        except Exception as error:
+        else:
             record.error = error
             logger.debug("task %r (%s) failed: %r", task.id, task.name, error)
             self._end(node, TaskStatus.FAILED)
             if self._executor.failure_policy is FailurePolicy.FAIL_FAST and not self._cancelled:
                 self._cancel_all(f"task {task.id!r} ({task.name}) failed: {error!r}")
-        else:
-            record.output = output
-            self._end(node, TaskStatus.DONE)
-
-    def _begin(self, node: Node) -> None:
-        record = node.record
-        record.status = TaskStatus.RUNNING
-        record.start = self._clock() - self.report.started_at
-        record.worker = "event-loop" if node.is_async else "thread"
-        self._running.add(node)
-        if node.task.preemptible:
-            self._preemptible_running += 1
-        if self._pool is not None:
-            self._pool.acquire(node.keys)
+        return True
 
     # -- settling ----------------------------------------------------------------------
 
@@ -399,11 +506,49 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self._release(node, outcome=status)
         # Learn durations only for tasks that state no cost of their own, and
         # never from a clock that went backwards (an injected test clock).
-        if status is TaskStatus.DONE and node.task.cost is None and record.start is not None:
+        if status is DONE and node.task.cost is None and record.start is not None:
             duration = record.end - record.start
             if duration >= 0:
                 self._executor.costs.observe(node.task.name, duration)
         self._settle(node, status)
+
+    def _end_plain(self, node: Node, output: Any) -> None:
+        """Settle a plain task that returned ``output``, as ``_end`` does in a run without a pool.
+
+        A plain task is not preemptible, so it is still in the running set and
+        no count of preemptible tasks changes. Events are checked again here,
+        since a subscriber may have arrived while the task ran.
+        """
+        record, task = node.record, node.task
+        record.output = output
+        record.end = end = self._clock() - self.report.started_at
+        node.worker = None
+        node.token = None
+        node.executing = False
+        self._running.discard(node)
+        if task.cost is None:
+            duration = end - record.start  # type: ignore[operator]  # set by _begin
+            if duration >= 0:
+                self._executor.costs.observe(task.name, duration)
+        if self._subscriptions:
+            self._settle(node, DONE)
+            return
+        record.status = DONE
+        node.settled = True
+        self._unsettled -= 1
+        nodes, ready, make_entry, heappush = self._nodes, self._ready, self._entry, heapq.heappush
+        for child_id in self.graph._dependents.get(task.id, ()):
+            child = nodes[child_id]
+            if child.settled:
+                continue
+            child.waiting -= 1
+            if child.waiting == 0 and child.record.status is PENDING:
+                # _make_ready, for a run whose events were checked above.
+                child.record.status = READY
+                child.entry = make_entry(child.priority, child.rank, child.seq, child)
+                heappush(ready, child.entry)
+        if self._unsettled == 0:
+            self._wake_idle_waiters()
 
     def _release(self, node: Node, *, outcome: TaskStatus | None) -> None:
         node.worker = None
@@ -433,7 +578,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 run._unhold()
                 run.dispatch()
 
-    def _hold(self, entry: tuple[Any, int, Node]) -> None:
+    def _hold(self, entry: Entry) -> None:
         # Queued again when the pool releases a slot, in this run or another.
         held, holding = self._held, self._holding
         assert held is not None and holding is not None  # a run with a pool has both
@@ -459,7 +604,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if self._events.active:
             self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(record))
         nodes = self._nodes
-        failed = status is not TaskStatus.DONE
+        failed = status is not DONE
         # The graph's own list of dependents, read without a copy: this runs
         # once per task.
         for child_id in self.graph._dependents.get(node.task.id, ()):
@@ -469,7 +614,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             child.waiting -= 1
             if failed:
                 self._dependency_failed(child)
-            if child.waiting == 0 and child.record.status is TaskStatus.PENDING:
+            if child.waiting == 0 and child.record.status is PENDING:
                 self._make_ready(child)
         if self._unsettled == 0:
             self._wake_idle_waiters()
@@ -511,7 +656,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
 def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Outcome:
     # Cancelled and pre-empted runs say nothing about the tool's health, and
     # "error" is the outcome that leaves the adaptive limit alone.
-    if status is TaskStatus.DONE:
+    if status is DONE:
         return "ok"
     if status is TaskStatus.FAILED and error is not None:
         return classify(error)

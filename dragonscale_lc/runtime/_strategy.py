@@ -8,10 +8,22 @@ from typing import Any
 
 from .._errors import UsageError
 
-__all__ = ["DispatchKey", "Strategy", "dispatch_key"]
+__all__ = ["DispatchKey", "Entry", "EntryMaker", "Strategy", "dispatch_key", "entry_maker"]
 
 DispatchKey = Callable[[int, float], Any]
 """Maps a ready task's effective priority and upward rank to a sort key; smaller runs first."""
+
+Entry = tuple[Any, ...]
+"""A ready-queue entry: the sort key, then the task's sequence number, then its node.
+
+The built-in strategies spread their key over the first items of the entry
+instead of nesting a key tuple, so comparing two entries compares numbers
+directly. The node is always the last item and the sequence number the one
+before it.
+"""
+
+EntryMaker = Callable[[int, float, int, Any], Entry]
+"""Builds the entry of a task from its effective priority, rank, sequence number and node."""
 
 
 class Strategy(enum.Enum):
@@ -44,6 +56,38 @@ _KEYS: dict[Strategy, DispatchKey] = {
     Strategy.PRIORITY: _priority,
     Strategy.FIFO: _fifo,
 }
+
+
+def _critical_path_entry(priority: int, rank: float, seq: int, node: Any) -> Entry:
+    return (-priority, -rank, seq, node)
+
+
+def _priority_entry(priority: int, rank: float, seq: int, node: Any) -> Entry:
+    return (-priority, seq, node)
+
+
+def _fifo_entry(priority: int, rank: float, seq: int, node: Any) -> Entry:
+    return (seq, node)
+
+
+# Each gives its strategy's order: the key's items compare as the key would.
+_ENTRIES: dict[DispatchKey, EntryMaker] = {
+    _critical_path: _critical_path_entry,
+    _priority: _priority_entry,
+    _fifo: _fifo_entry,
+}
+
+
+def entry_maker(key: DispatchKey) -> EntryMaker:
+    """Return the function that builds ready-queue entries ordered by ``key``."""
+    maker = _ENTRIES.get(key)
+    if maker is not None:
+        return maker
+
+    def make_entry(priority: int, rank: float, seq: int, node: Any) -> Entry:
+        return (key(priority, rank), seq, node)
+
+    return make_entry
 
 
 def dispatch_key(strategy: Strategy | str | DispatchKey) -> DispatchKey:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dragonscale_lc._errors import GraphError
 from dragonscale_lc.runtime import DEFAULT_COST, Ref, Task, TaskGraph, Template, upward_ranks
@@ -98,6 +100,47 @@ def test_cycle_path_omits_tasks_leading_into_it() -> None:
 
     with pytest.raises(GraphError, match=exact(expected)):
         TaskGraph([task("root"), task("x", "root", "y"), task("y", "x")])
+
+
+def first_fault(tasks: list[Task]) -> str | None:
+    """Return the expected constructor error for ``tasks``, checking each task in list order."""
+    ids = {t.id for t in tasks}
+    seen: set[object] = set()
+    for t in tasks:
+        if t.id in seen:
+            return f"duplicate task id {t.id!r}: every task needs its own id"
+        seen.add(t.id)
+        if t.id in t.dependencies:
+            return f"task {t.id!r} depends on itself"
+        missing = sorted((dep for dep in t.dependencies if dep not in ids), key=repr)
+        if missing:
+            names = ", ".join(map(repr, missing))
+            return (
+                f"task {t.id!r} depends on unknown task {names}: "
+                "add the dependency before the task that needs it"
+            )
+    return None
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.frozensets(st.integers(0, 6), max_size=3)), max_size=7)
+)
+def test_constructor_names_first_invalid_task(specs: list[tuple[int, frozenset[int]]]) -> None:
+    tasks = [task(task_id, *deps) for task_id, deps in specs]
+    fault = first_fault(tasks)
+
+    if fault is not None:
+        with pytest.raises(GraphError, match=exact(fault)):
+            TaskGraph(tasks)
+        return
+    try:
+        graph = TaskGraph(tasks)
+    except GraphError as error:
+        assert str(error).startswith("the graph has a cycle: ")
+        return
+    for t in tasks:
+        children = [other.id for other in tasks if t.id in other.dependencies]
+        assert graph.dependents(t.id) == tuple(children)
 
 
 # -- order and structure --------------------------------------------------------
