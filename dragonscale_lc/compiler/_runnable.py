@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_vali
 
 from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
-from ..runtime import DagExecutor, FailurePolicy, WorkerPool
+from ..runtime import Cache, DagExecutor, FailurePolicy, WorkerPool
 from ..tools._config import ToolsConfig, load_tools_config
 from ._joiner import Joiner
 from ._plan_cache import PlanCache
@@ -108,6 +108,8 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     """US dollars per million tokens by model name, for the estimated cost."""
     plan_cache: PlanCache | None = None
     """Cache of first plans that led to an answer; a hit skips the planner call."""
+    result_cache: Cache | None = None
+    """Outputs of cacheable tool calls kept across runs (within a run they are always shared)."""
     resource_limits: dict[str, int] = Field(default_factory=dict)
     """Maximum number of tool calls running at once per worker-pool key. A key is
     a tool name, or a key from a tool's ``metadata["dragonscale_resources"]``
@@ -195,6 +197,7 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             progress=Progress(config, emit),
             prices=self.prices,
             plan_cache=self.plan_cache,
+            result_store=self.result_cache,
         )
         return await session.run(plan if plan is not None else self.plan)
 

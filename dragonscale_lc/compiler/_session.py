@@ -11,7 +11,7 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.runnables import RunnableConfig
 
 from .._errors import ModelCallError, PlanError, ReplanLimitError, RunError, TaskError
-from ..runtime import DagExecutor, Event, FailurePolicy, Run, TaskStatus
+from ..runtime import Cache, DagExecutor, Event, FailurePolicy, Run, TaskStatus
 from ._joiner import Finish, JoinDecision, Joiner, Replan
 from ._parser import StreamingPlanParser
 from ._plan import PlanTask
@@ -21,6 +21,7 @@ from ._pricing import DEFAULT_PRICES, TokenPrice, estimate_cost, price_for
 from ._progress import Progress
 from ._prompts import planner_messages
 from ._result import CompilerResult, Round, format_output
+from ._result_cache import ResultCache
 from ._toolbox import ToolBox
 
 __all__ = ["Session"]
@@ -48,6 +49,7 @@ class Session:
         progress: Progress | None = None,
         prices: Mapping[str, TokenPrice] = DEFAULT_PRICES,
         plan_cache: PlanCache | None = None,
+        result_store: Cache | None = None,
     ) -> None:
         self.question = question
         self.toolbox = toolbox
@@ -60,6 +62,8 @@ class Session:
         self.progress = progress if progress is not None else Progress(config)
         self.prices = prices
         self.plan_cache = plan_cache
+        # Every round of this run shares one result cache.
+        self.results = ResultCache(result_store)
         progress = self.progress
         if progress.active:
             for topic in _RUNTIME_TOPICS:
@@ -172,6 +176,7 @@ class Session:
                 self.config,
                 timeout=self.task_timeout,
                 before_call=self.progress.flush if self.progress.sends_custom_events else None,
+                results=self.results,
             )
         except PlanError as error:
             message = f"line {task.line_no}: task {task.number}: {error}"

@@ -15,6 +15,7 @@ from langchain_core.tools import BaseTool, StructuredTool, Tool
 from .._errors import ConfigurationError, PlanError
 from ..runtime import Task
 from ._plan import PlanTask
+from ._result_cache import ResultCache, is_cacheable
 
 __all__ = ["ToolBox"]
 
@@ -85,13 +86,15 @@ class ToolBox:
         *,
         timeout: float | None = None,
         before_call: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        results: ResultCache | None = None,
     ) -> Task:
         """Return the runtime task that calls ``plan_task``'s tool with the run's config.
 
         Positional arguments are matched to the tool's parameters here, so the
         task's keyword arguments are exactly the tool's input. ``before_call``
         is awaited on the event loop before each call of the tool, sync tools
-        included.
+        included. With ``results``, a cacheable tool's call returns the output
+        of an earlier identical call instead of running again.
 
         Raises:
             PlanError: The call passes more positional arguments than the tool
@@ -104,10 +107,26 @@ class ToolBox:
             "dragonscale_task_id": plan_task.id,
         }
 
+        cache = results if results is not None and is_cacheable(tool) else None
+
         async def call_async(**tool_input: Any) -> Any:
             if before_call is not None:
                 await before_call()
-            return await tool.ainvoke(tool_input, config=tool_config)
+            if cache is None:
+                return await tool.ainvoke(tool_input, config=tool_config)
+            key, earlier = cache.claim(tool.name, tool_input)
+            if key is None and earlier is not None:
+                # Shielded: a cancelled waiter must not cancel the call it waits for.
+                return await asyncio.shield(asyncio.wrap_future(earlier))
+            try:
+                output = await tool.ainvoke(tool_input, config=tool_config)
+            except BaseException as error:
+                if key is not None:
+                    cache.settle(key, error=error)
+                raise
+            if key is not None:
+                cache.settle(key, output)
+            return output
 
         loop = asyncio.get_running_loop() if before_call is not None else None
 
@@ -115,7 +134,20 @@ class ToolBox:
             if before_call is not None and loop is not None:
                 # This runs in a worker thread; the loop runs before_call.
                 asyncio.run_coroutine_threadsafe(before_call(), loop).result()
-            return tool.invoke(tool_input, config=tool_config)
+            if cache is None:
+                return tool.invoke(tool_input, config=tool_config)
+            key, earlier = cache.claim(tool.name, tool_input)
+            if key is None and earlier is not None:
+                return earlier.result()
+            try:
+                output = tool.invoke(tool_input, config=tool_config)
+            except BaseException as error:
+                if key is not None:
+                    cache.settle(key, error=error)
+                raise
+            if key is not None:
+                cache.settle(key, output)
+            return output
 
         # A sync-only tool's ainvoke would run in the event loop's small default
         # thread pool. Calling invoke puts it in the executor's own worker

@@ -12,6 +12,7 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import Interrupt
 
 from ..compiler import PlanTask, ToolBox
+from ..compiler._result_cache import ResultCache
 from ..runtime import Task
 from ._state import TaskState, saved_error
 
@@ -61,12 +62,15 @@ class StepToolBox(ToolBox):
         *,
         timeout: float | None = None,
         before_call: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        results: ResultCache | None = None,
     ) -> Task:
         """Return the runtime task for ``plan_task``: a replay if it was saved, else a tool call."""
         saved = self.saved.get(plan_task.id)
         if saved is not None:
             return _replay_task(plan_task, saved)
-        task = super().make_task(plan_task, config, timeout=timeout, before_call=before_call)
+        task = super().make_task(
+            plan_task, config, timeout=timeout, before_call=before_call, results=results
+        )
         return dataclasses.replace(task, fn=self._guard(plan_task, task.fn))
 
     def _guard(self, plan_task: PlanTask, call: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ from countryinfo import CountryInfo, CountryNotFoundError
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
+from .._tool_metadata import CACHEABLE_KEY
 from ._base import BuiltinTool
 
 __all__ = ["country_facts_tool"]
@@ -147,6 +148,7 @@ def _text(value: object) -> str:
 country_facts_tool = BuiltinTool.from_function(
     func=country_facts,
     name="country_facts",
+    metadata={CACHEABLE_KEY: True},
     description=(
         "Look up one fact about a country in offline data (the countryinfo package; figures "
         "may be a few years old). `name` is an English country name or ISO code, such as "

@@ -21,6 +21,7 @@ import numpy as np
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._tool_metadata import CACHEABLE_KEY
 from ._base import BuiltinTool
 
 __all__ = ["math_tool"]
@@ -352,6 +353,7 @@ def _shorten(text: str, limit: int = 60) -> str:
 math_tool = BuiltinTool.from_function(
     func=evaluate,
     name="math",
+    metadata={CACHEABLE_KEY: True},
     description=(
         "Evaluate one arithmetic expression and return its value as a float (14.0, not 14). "
         "Accepts numbers such as 1367110000, 2.5 or 1e6 (no thousands separators), "

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
+from .._tool_metadata import CACHEABLE_KEY
 from ._base import BuiltinTool
 
 __all__ = ["argmax_tool", "argmin_tool"]
@@ -106,6 +107,7 @@ def _number(value: float | str, position: int) -> float:
 argmax_tool = BuiltinTool.from_function(
     func=argmax,
     name="argmax",
+    metadata={CACHEABLE_KEY: True},
     description=(
         "Return the label whose value is the largest, as text. `labels` and `values` are "
         "lists of the same length; values are numbers (numeric text is accepted). On a tie "
@@ -118,6 +120,7 @@ argmax_tool = BuiltinTool.from_function(
 argmin_tool = BuiltinTool.from_function(
     func=argmin,
     name="argmin",
+    metadata={CACHEABLE_KEY: True},
     description=(
         "Return the label whose value is the smallest, as text. `labels` and `values` are "
         "lists of the same length; values are numbers (numeric text is accepted). On a tie "
