@@ -7,6 +7,7 @@ imports; it runs any sync or async Python callables.
 """
 
 from ._analysis import DEFAULT_COST, CriticalPath, critical_path, downward_ranks, upward_ranks
+from ._analysis_cache import AnalysisCache
 from ._cache import MISSING, Cache, CacheStats
 from ._checkpoint import CheckpointToken, Preempted, checkpoint, current_checkpoint
 from ._costs import CostModel
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_COST",
     "DEFAULT_QUEUE_SIZE",
     "MISSING",
+    "AnalysisCache",
     "Cache",
     "CacheStats",
     "CheckpointToken",

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from .._errors import UsageError
 from ._analysis import upward_ranks
+from ._analysis_cache import AnalysisCache
 from ._costs import CostModel
 from ._events import EventBus
 from ._graph import TaskGraph
@@ -46,6 +47,9 @@ class DagExecutor:
         costs: Running averages of task durations by name, used as cost
             estimates for ranks; shared across runs of this executor.
         events: Bus on which task and run events are published.
+        analysis_cache: Ranks of graphs already analysed, used when
+            :meth:`run` is given a :class:`TaskGraph` (so a graph run again
+            is not ranked again); shared across runs of this executor.
         clock: Monotonic clock in seconds, injectable for tests.
         sleep: Coroutine used for waits between retries, injectable for tests.
 
@@ -70,6 +74,7 @@ class DagExecutor:
         max_preemptions: int = 3,
         costs: CostModel | None = None,
         events: EventBus | None = None,
+        analysis_cache: AnalysisCache | None = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -92,6 +97,7 @@ class DagExecutor:
         self.max_preemptions = max_preemptions
         self.costs = costs if costs is not None else CostModel()
         self.events = events if events is not None else EventBus()
+        self.analysis_cache = analysis_cache if analysis_cache is not None else AnalysisCache()
         self.clock = clock
         self.sleep = sleep
 
@@ -112,8 +118,14 @@ class DagExecutor:
         estimates for ranks come from each task, else from this executor's
         running averages, else a default.
         """
-        graph = tasks if isinstance(tasks, TaskGraph) else TaskGraph(tasks)
-        ranks = upward_ranks(graph, self.costs.estimate)
+        if isinstance(tasks, TaskGraph):
+            graph = tasks
+            ranks = self.analysis_cache.upward_ranks(graph, self.costs)
+        else:
+            # A graph built here is new, so a cache lookup would only add the
+            # cost of hashing it.
+            graph = TaskGraph(tasks)
+            ranks = upward_ranks(graph, self.costs.estimate)
         async with Run(self, graph) as run:
             # Queue the whole graph before dispatching, so the first tasks
             # added cannot take the workers ahead of higher-priority ones.
