@@ -1,7 +1,8 @@
-"""ScriptedChatModel: replies in order, streaming, callables, repeat and errors."""
+"""ScriptedChatModel and SimulatedChatModel: replies, streaming, timing, usage and errors."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -10,7 +11,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from pydantic import ValidationError
 
 from dragonscale_lc import LLMCompiler, UsageError, builtin_tools
-from dragonscale_lc.testing import ScriptedChatModel
+from dragonscale_lc.testing import ScriptedChatModel, SimulatedChatModel
 
 PLAN = """\
 1. country_facts("Japan")
@@ -137,3 +138,81 @@ async def test_compiler_reuses_repeating_script() -> None:
 
     assert answers == ["4", "4"]
     assert model.calls == 4
+
+
+# SimulatedChatModel
+
+
+async def test_simulated_astream_waits_first_token_then_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", record)
+    model = SimulatedChatModel(
+        replies=["abcdefghij"], time_to_first_token=0.25, tokens_per_second=10.0
+    )
+
+    pieces = [chunk.text async for chunk in model.astream("hi") if chunk.text]
+
+    assert pieces == ["abcd", "efgh", "ij"]
+    assert delays == [0.25, 0.1, 0.1]
+
+
+async def test_simulated_reports_usage_on_last_chunk() -> None:
+    model = SimulatedChatModel(replies=["abcdefghij"], time_to_first_token=0.0)
+
+    chunks = [chunk async for chunk in model.astream("12345678")]
+
+    with_usage = [chunk.usage_metadata for chunk in chunks if chunk.usage_metadata]
+    assert with_usage == [{"input_tokens": 2, "output_tokens": 3, "total_tokens": 5}]
+
+
+async def test_simulated_ainvoke_returns_whole_reply() -> None:
+    model = SimulatedChatModel(
+        replies=[lambda messages: messages[-1].text.upper()],
+        repeat=True,
+        time_to_first_token=0.0,
+        tokens_per_second=1e6,
+    )
+
+    reply = await model.ainvoke("six times seven")
+
+    assert reply.text == "SIX TIMES SEVEN"
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["output_tokens"] == 4
+    assert model.calls == 1
+
+
+def test_simulated_invoke_streams_sync() -> None:
+    model = SimulatedChatModel(replies=[""], time_to_first_token=0.0)
+
+    reply = model.invoke("hi")
+
+    assert reply.text == ""
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["output_tokens"] == 1
+
+
+def test_simulated_rejects_chunk_delay() -> None:
+    with pytest.raises(ValidationError, match="ignores chunk_delay"):
+        SimulatedChatModel(replies=["x"], chunk_delay=0.1)
+
+
+def test_simulated_compiler_uses_text_joiner() -> None:
+    model = SimulatedChatModel(
+        replies=[PLAN, "Thought: done.\nAction: Finish(Japan)"],
+        time_to_first_token=0.0,
+        tokens_per_second=1e6,
+    )
+
+    message = LLMCompiler(model=model, tools=builtin_tools()).invoke("Japan or Vietnam?")
+
+    assert message.content == "Japan"
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["output_tokens"] > 0

@@ -9,7 +9,9 @@ memory benchmark measures a large graph's peak memory against a fixed budget.
 The DagRunnable benchmark compares ``DagRunnable`` with nested
 ``RunnableParallel`` steps on uneven chains. The TimedScheduler benchmarks
 measure its CPU use while idle and the drift of a fixed-rate job against a
-naive sleep loop.
+naive sleep loop. The compiler benchmark times LLMCompiler against a
+sequential ReAct loop and plan-then-execute, with a simulated chat model and
+tools of fixed latency.
 The ``dragonscale bench`` command runs them.
 
 Example:
@@ -56,6 +58,15 @@ from ._workflow import (
 )
 
 if TYPE_CHECKING:
+    from ._agent import SimulatedAgent, SleepingTools, run_react
+    from ._compiler import (
+        CompilerBenchResult,
+        CompilerShape,
+        ShapeResult,
+        StrategyRun,
+        compiler_shapes,
+        measure_compiler,
+    )
     from ._dag_runnable import (
         DagRunnableResult,
         build_dag_runnable,
@@ -77,6 +88,18 @@ if TYPE_CHECKING:
 # memory module with `python -m`, which warns if the package imported the
 # module already.
 _LAZY = {
+    **dict.fromkeys(["SimulatedAgent", "SleepingTools", "run_react"], "_agent"),
+    **dict.fromkeys(
+        [
+            "CompilerBenchResult",
+            "CompilerShape",
+            "ShapeResult",
+            "StrategyRun",
+            "compiler_shapes",
+            "measure_compiler",
+        ],
+        "_compiler",
+    ),
     **dict.fromkeys(
         [
             "DagRunnableResult",
@@ -103,6 +126,8 @@ _LAZY = {
 __getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 __all__ = [
+    "CompilerBenchResult",
+    "CompilerShape",
     "Dag",
     "DagRunnableResult",
     "MemoryResult",
@@ -111,6 +136,10 @@ __all__ = [
     "PreemptionTrial",
     "SchedulerDriftResult",
     "SchedulerIdleResult",
+    "ShapeResult",
+    "SimulatedAgent",
+    "SleepingTools",
+    "StrategyRun",
     "UnevenResult",
     "Workflow",
     "WorkflowResult",
@@ -118,9 +147,11 @@ __all__ = [
     "build_langgraph",
     "build_nested_parallel",
     "chain_parents",
+    "compiler_shapes",
     "critical_path",
     "executor_tasks",
     "load_workflow",
+    "measure_compiler",
     "measure_dag_runnable",
     "measure_memory",
     "measure_memory_in_process",
@@ -139,6 +170,7 @@ __all__ = [
     "run_naive",
     "run_naive_loop",
     "run_preemption_trial",
+    "run_react",
     "scale_for_critical_path",
     "simulate_list_schedule",
     "topological_order",

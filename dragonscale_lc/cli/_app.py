@@ -24,6 +24,7 @@ from ..compiler import CompilerResult, LLMCompiler, PlanCache, report_tasks
 from ..runtime import ErrorObservation, RunReport
 from ..tools import builtin_tools, load_tools_config
 from ._bench import bench_app
+from ._bench_compiler import compiler as bench_compiler
 from ._render import Progress, render_answer, render_plan, render_timeline
 
 __all__ = ["app", "main"]
@@ -34,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+bench_app.command("compiler")(bench_compiler)
 app.add_typer(bench_app, name="bench")
 console = Console()
 errors = Console(stderr=True)

@@ -1,5 +1,7 @@
 """The ``dragonscale bench`` commands: overhead, uneven chains, workflows, pre-emption, memory,
-DagRunnable against nested RunnableParallel, and the TimedScheduler's idle cost and drift."""
+DagRunnable against nested RunnableParallel, and the TimedScheduler's idle cost and drift.
+
+The ``compiler`` command lives in ``_bench_compiler`` and is added by the app."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from ..bench import (
 __all__ = ["bench_app"]
 
 bench_app = typer.Typer(
-    help="Measure the runtime against asyncio, LangGraph, scheduling bounds and fixed goals.",
+    help="Measure the runtime and the compiler against references and fixed goals.",
     no_args_is_help=True,
 )
 console = Console()
