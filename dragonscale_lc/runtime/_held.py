@@ -53,7 +53,7 @@ class HeldTasks:
             while heap and free > 0:
                 entry = heapq.heappop(heap)
                 node = entry[-1]
-                if node.entry is entry and node.record.status is TaskStatus.READY:
+                if node.entry is entry and node.status is TaskStatus.READY:
                     heapq.heappush(ready, entry)
                     free -= 1
             if not heap:

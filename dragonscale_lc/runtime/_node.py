@@ -1,4 +1,4 @@
-"""A task's run-time state inside a run, and the event payloads built from it."""
+"""A task's state inside a run, kept on its record, and the event payloads built from it."""
 
 from __future__ import annotations
 
@@ -6,21 +6,49 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._checkpoint import CheckpointToken
-from ._report import TaskRecord
 from ._task import Task
 
-__all__ = ["Node", "event_data", "is_async_callable"]
+if TYPE_CHECKING:
+    from ._report import TaskRecord
+
+__all__ = ["RunState", "event_data", "is_async_callable"]
 
 
-class Node:
-    """One task of a run with what the dispatcher tracks about it.
+_RUN_SLOTS = (
+    "entry",
+    "executing",
+    "is_async",
+    "plain",
+    "preempting",
+    "priority",
+    "rank",
+    "resume",
+    "seq",
+    "settled",
+    "task",
+    "token",
+    "waiting",
+    "worker_task",
+)
+
+
+class RunState:
+    """What a run tracks about one of its tasks, as slots of the task's record.
+
+    :class:`TaskRecord` derives from this class, so a run keeps one object per
+    task: its record. These slots are not dataclass fields, so they are left
+    out of the record's repr, equality, ``dataclasses.replace`` and pickled
+    state, and they are unset on records made outside a run.
 
     ``priority`` starts at the task's priority and grows by the executor's
     aging step at each pre-emption, so a task cannot be starved by a stream of
     more urgent work.
+
+    :func:`~dragonscale_lc.runtime._run.new_node` sets them for a task added
+    to a run.
 
     ``plain`` says whether the task is an async call with no references in its
     arguments, no timeout, no retry policy of its own and no pre-emption. Such
@@ -28,47 +56,25 @@ class Node:
     settings allow it (see ``Run._work``).
     """
 
-    __slots__ = (
-        "entry",
-        "executing",
-        "is_async",
-        "plain",
-        "preempting",
-        "priority",
-        "rank",
-        "record",
-        "resume",
-        "seq",
-        "settled",
-        "task",
-        "token",
-        "waiting",
-        "worker",
-    )
+    # Named, not written out: mypy checks slots only when they are literals,
+    # and its dataclass plugin gives TaskRecord its fields alone as slots, so
+    # it would reject every write to these on a record.
+    __slots__ = _RUN_SLOTS
 
-    def __init__(
-        self, task: Task, record: TaskRecord, rank: float, seq: int, is_async: bool
-    ) -> None:
-        self.task = task
-        self.record = record
-        self.rank = rank
-        self.seq = seq
-        self.priority = task.priority
-        self.waiting = 0
-        self.entry: tuple[Any, ...] | None = None  # its ready-queue entry
-        self.is_async = is_async  # is_async_callable(task.fn), which callers may cache
-        self.plain = (
-            is_async
-            and not (task.has_refs or task.preemptible)
-            and task.timeout is None
-            and task.retry is None
-        )
-        self.worker: asyncio.Task[Any] | None = None
-        self.token: CheckpointToken | None = None
-        self.preempting = False
-        self.executing = False
-        self.settled = False
-        self.resume: asyncio.Future[None] | None = None
+    task: Task
+    rank: float
+    seq: int
+    priority: int
+    waiting: int
+    entry: tuple[Any, ...] | None  # its ready-queue entry
+    is_async: bool  # is_async_callable(task.fn), which callers may cache
+    plain: bool
+    worker_task: asyncio.Task[Any] | None  # the worker coroutine running it
+    token: CheckpointToken | None
+    preempting: bool
+    executing: bool
+    settled: bool
+    resume: asyncio.Future[None] | None
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .._errors import ConfigurationError
+from ._node import RunState
 from ._task import TaskStatus
 
 __all__ = ["RunReport", "TaskRecord"]
 
 
 @dataclass(slots=True)
-class TaskRecord:
+class TaskRecord(RunState):
     """One task's history in a run.
 
     Times are seconds on the executor's clock, measured from the start of the
     run; ``start`` and ``end`` stay ``None`` for a task that never ran.
+
+    A run also keeps its state for the task in slots inherited from
+    :class:`RunState`, which are not fields: the repr, equality, copies and
+    pickles of a record hold its fields only.
     """
 
     id: Hashable
@@ -40,6 +45,16 @@ class TaskRecord:
         if self.start is None or self.end is None:
             return None
         return self.end - self.start
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The fields only, in the form object.__getstate__ gives a class with
+        # slots, so pickles made before RunState existed still load. The run
+        # state contains the task's function and asyncio objects, which do not
+        # pickle and do not belong in a copy.
+        return None, {name: getattr(self, name) for name in _FIELD_NAMES}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(TaskRecord))
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from ._delta import DeltaKind
 from ._events import Event
 from ._graph import TaskGraph
 from ._held import HeldTasks
-from ._node import Node, event_data, is_async_callable
+from ._node import event_data, is_async_callable
 from ._outcome import Outcome, classify
 from ._refs import ErrorObservation
 from ._report import RunReport, TaskRecord
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ._executor import DagExecutor
     from ._pool import WorkerPool
 
-__all__ = ["Run"]
+__all__ = ["Run", "new_node"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,54 @@ _TOPIC_BY_STATUS = {
 }
 
 
+def new_node(task: Task, rank: float, seq: int, is_async: bool) -> TaskRecord:
+    """Return the record of ``task`` just added to a run, with its run-time state set.
+
+    Its fields are those of ``TaskRecord(task.id, task.name, task.dependencies,
+    task.args, task.kwargs)``. It is built here in one call, without the
+    dataclass's ``__init__``, because this runs once per task and the
+    constructor followed by a second call to set the run state was measured
+    at about a third slower.
+    """
+    node: TaskRecord = _NEW(TaskRecord)
+    node.id = task.id
+    node.name = task.name
+    node.dependencies = task.dependencies
+    node.args = task.args
+    node.kwargs = task.kwargs
+    node.status = PENDING
+    node.output = None
+    node.error = None
+    node.start = None
+    node.end = None
+    node.attempts = 0
+    node.preemptions = 0
+    node.worker = None
+    node.task = task
+    node.rank = rank
+    node.seq = seq
+    node.priority = task.priority
+    node.waiting = 0
+    node.entry = None
+    node.is_async = is_async
+    node.plain = (
+        is_async
+        and not (task.has_refs or task.preemptible)
+        and task.timeout is None
+        and task.retry is None
+    )
+    node.worker_task = None
+    node.token = None
+    node.preempting = False
+    node.executing = False
+    node.settled = False
+    node.resume = None
+    return node
+
+
+_NEW = object.__new__
+
+
 class Run(RunCalls, RunChanges, RunPreemption):
     """One execution of a growing task graph.
 
@@ -88,10 +136,13 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self.graph = graph if graph is not None else TaskGraph(on_compact=self._publish_compaction)
         self._prevalidated = graph is not None
         self.report = RunReport()
-        self._nodes: dict[Hashable, Node] = {}
+        # The report's own dict, because a task's record is also its node here.
+        self._nodes: dict[Hashable, TaskRecord] = self.report.records
         self._ready: list[Entry] = []
-        self._running: set[Node] = set()
-        self._paused: set[Node] = set()
+        # Running and paused tasks by id: a record has dataclass equality, so
+        # it is not hashable.
+        self._running: dict[Hashable, TaskRecord] = {}
+        self._paused: dict[Hashable, TaskRecord] = {}
         self._held: HeldTasks | None = None  # ready tasks the pool cannot start yet
         self._holding: weakref.WeakSet[Run] | None = None
         if self._pool is not None:
@@ -164,13 +215,13 @@ class Run(RunCalls, RunChanges, RunPreemption):
         while pending:
             dep, below = pending.pop()
             node = self._nodes[dep]
-            if node.settled or node.record.status is RUNNING:
+            if node.settled or node.status is RUNNING:
                 continue
             candidate = estimate(node.task) + below
             if candidate <= node.rank:
                 continue
             node.rank = candidate
-            if node.record.status is READY:
+            if node.status is READY:
                 self._make_ready(node)  # a fresh heap entry; the old one goes stale
             pending.extend((parent, candidate) for parent in node.task.dependencies)
 
@@ -188,9 +239,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 self._publish_graph_update(DeltaKind.ADD_TASK, (task.id,))
         # Positional arguments, because keywords nearly double the cost of
         # this call on a hot path.
-        record = TaskRecord(task.id, task.name, task.dependencies, task.args, task.kwargs)
-        self.report.records[task.id] = record
-        node = Node(task, record, rank, self._seq, is_async_callable(task.fn))
+        node = new_node(task, rank, self._seq, is_async_callable(task.fn))
         self._seq += 1
         self._nodes[task.id] = node
         self._unsettled += 1
@@ -203,7 +252,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             parent = nodes[dep]
             if not parent.settled:
                 node.waiting += 1
-            elif parent.record.status is not DONE and not node.settled:
+            elif parent.status is not DONE and not node.settled:
                 # Only the first failed dependency settles the task; a second
                 # settle would count it twice and end the run too early.
                 self._dependency_failed(node)
@@ -220,7 +269,6 @@ class Run(RunCalls, RunChanges, RunPreemption):
         """
         assert self._prevalidated and not (self._nodes or self._closed or self._cancelled)
         task_by_id = self.graph._tasks
-        records = self.report.records
         nodes = self._nodes
         make_entry = self._entry
         ready = self._ready
@@ -229,20 +277,18 @@ class Run(RunCalls, RunChanges, RunPreemption):
         async_by_fn: dict[Callable[..., Any], bool] = {}
         for seq, task_id in enumerate(order, start=self._seq):
             task = task_by_id[task_id]
-            record = TaskRecord(task_id, task.name, task.dependencies, task.args, task.kwargs)
-            records[task_id] = record
             try:
                 is_async = async_by_fn[task.fn]
             except KeyError:
                 is_async = async_by_fn[task.fn] = is_async_callable(task.fn)
             except TypeError:  # an unhashable callable object
                 is_async = is_async_callable(task.fn)
-            node = Node(task, record, ranks[task_id], seq, is_async)
+            node = new_node(task, ranks[task_id], seq, is_async)
             nodes[task_id] = node
             if task.dependencies:
                 node.waiting = len(task.dependencies)
             else:
-                record.status = READY
+                node.status = READY
                 node.entry = make_entry(node.priority, node.rank, seq, node)
                 ready.append(node.entry)
         self._seq += len(order)
@@ -334,24 +380,24 @@ class Run(RunCalls, RunChanges, RunPreemption):
         for node in list(self._nodes.values()):
             if node.settled:
                 continue
-            if node.worker is None or not node.executing:
+            if node.worker_task is None or not node.executing:
                 # Not started, or its worker was cancelled before it ran, in
                 # which case the worker never gets to settle it or free its slot.
-                if node in self._running:
+                if node.id in self._running:
                     self._release(node, outcome=None)
                 self._settle(node, TaskStatus.CANCELLED)
         return workers
 
     # -- the ready queue and workers -----------------------------------------------
 
-    def _make_ready(self, node: Node) -> None:
-        node.record.status = READY
+    def _make_ready(self, node: TaskRecord) -> None:
+        node.status = READY
         node.entry = self._entry(node.priority, node.rank, node.seq, node)
         heapq.heappush(self._ready, node.entry)
         if self._events.active:
             self._publish_ready(node)
 
-    def _publish_ready(self, node: Node) -> None:
+    def _publish_ready(self, node: TaskRecord) -> None:
         self._publish("task.ready", lambda: {"task_id": node.task.id, "name": node.task.name})
 
     def dispatch(self) -> None:
@@ -363,24 +409,24 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if node is None:
                 return
             worker = asyncio.get_running_loop().create_task(self._work(node))
-            node.worker = worker
+            node.worker_task = worker
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
         if self._ready and self._preemptible_running:
             entry = self._ready[0]
             node = entry[-1]
-            if node.entry is entry and node.record.status is READY:
+            if node.entry is entry and node.status is READY:
                 self._preempt_for(node)
 
-    def _start_next(self, limit: int) -> Node | None:
+    def _start_next(self, limit: int) -> TaskRecord | None:
         """Pop the best ready task that may start now and mark it running; ``None`` if none may.
 
         ``limit`` is the executor's current limit, which nothing here changes.
         """
         while self._ready and len(self._running) < limit:
             entry = heapq.heappop(self._ready)
-            node: Node = entry[-1]
-            if node.entry is not entry or node.record.status is not READY:
+            node: TaskRecord = entry[-1]
+            if node.entry is not entry or node.status is not READY:
                 continue  # a stale entry: the task was requeued or settled since
             if self._pool is not None and not self._pool.can_start(node.keys):
                 self._hold(entry)
@@ -389,14 +435,13 @@ class Run(RunCalls, RunChanges, RunPreemption):
             # reference cycle with the node, which the garbage collector
             # would otherwise have to trace.
             node.entry = None
-            if node in self._paused:
+            if node.id in self._paused:
                 self._resume(node)
                 continue
-            record = node.record
-            record.status = RUNNING
-            record.start = self._clock() - self.report.started_at
-            record.worker = "event-loop" if node.is_async else "thread"
-            self._running.add(node)
+            node.status = RUNNING
+            node.start = self._clock() - self.report.started_at
+            node.worker = "event-loop" if node.is_async else "thread"
+            self._running[node.id] = node
             if node.task.preemptible:
                 self._preemptible_running += 1
             if self._pool is not None:
@@ -404,7 +449,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             return node
         return None
 
-    async def _work(self, node: Node | None) -> None:
+    async def _work(self, node: TaskRecord | None) -> None:
         """Run ``node``, then each next ready task, until none may start.
 
         A worker keeps taking the next ready task itself, so a graph runs on a
@@ -412,7 +457,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         checkpoint token per worker is pointed at each task in turn; the
         worker's own context keeps it, so setting it once is enough.
 
-        A plain task (see :class:`Node`) in a run without a pool, an executor
+        A plain task (see :class:`RunState`) in a run without a pool, an executor
         retry policy or timeout, or event subscribers is awaited here and
         settled by ``_end_plain``. That is ``_execute`` without the calls that
         would each find nothing to do; every other task goes through
@@ -423,7 +468,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         worker = asyncio.current_task()
         executor = self._executor
         while node is not None:
-            node.worker = worker
+            node.worker_task = worker
             token.node = node
             token.used = token.requested = False
             node.token = token
@@ -436,7 +481,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
             ):
                 task = node.task
                 node.executing = True
-                node.record.attempts += 1
+                node.attempts += 1
                 try:
                     if task.kwargs:
                         output = await task.fn(*task.args, **task.kwargs)
@@ -462,7 +507,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
 
     # -- running one task -------------------------------------------------------------
 
-    async def _execute(self, node: Node) -> None:
+    async def _execute(self, node: TaskRecord) -> None:
         node.executing = True
         try:
             output = await self._attempts(node)
@@ -470,16 +515,16 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if not self._stopped(node, error):
                 raise
         else:
-            node.record.output = output
+            node.output = output
             self._end(node, DONE)
 
-    def _stopped(self, node: Node, error: BaseException) -> bool:
+    def _stopped(self, node: TaskRecord, error: BaseException) -> bool:
         """Settle or requeue a task whose call raised ``error``; return ``False`` to re-raise it.
 
         A cancellation that is not a pre-emption cancels the worker too, so
         the worker re-raises it once the task is settled.
         """
-        task, record = node.task, node.record
+        task = node.task
         if isinstance(error, asyncio.CancelledError):
             if not node.preempting:
                 self._end(node, TaskStatus.CANCELLED)
@@ -491,7 +536,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         elif isinstance(error, Preempted):
             self._requeue(node)
         else:
-            record.error = error
+            node.error = error
             logger.debug("task %r (%s) failed: %r", task.id, task.name, error)
             self._end(node, TaskStatus.FAILED)
             if self._executor.failure_policy is FailurePolicy.FAIL_FAST and not self._cancelled:
@@ -500,41 +545,41 @@ class Run(RunCalls, RunChanges, RunPreemption):
 
     # -- settling ----------------------------------------------------------------------
 
-    def _end(self, node: Node, status: TaskStatus) -> None:
-        record = node.record
-        record.end = self._clock() - self.report.started_at
+    def _end(self, node: TaskRecord, status: TaskStatus) -> None:
+        node.end = end = self._clock() - self.report.started_at
         self._release(node, outcome=status)
         # Learn durations only for tasks that state no cost of their own, and
         # never from a clock that went backwards (an injected test clock).
-        if status is DONE and node.task.cost is None and record.start is not None:
-            duration = record.end - record.start
+        if status is DONE and node.task.cost is None and node.start is not None:
+            duration = end - node.start
             if duration >= 0:
                 self._executor.costs.observe(node.task.name, duration)
         self._settle(node, status)
 
-    def _end_plain(self, node: Node, output: Any) -> None:
+    def _end_plain(self, node: TaskRecord, output: Any) -> None:
         """Settle a plain task that returned ``output``, as ``_end`` does in a run without a pool.
 
         A plain task is not preemptible, so it is still in the running set and
         no count of preemptible tasks changes. Events are checked again here,
         since a subscriber may have arrived while the task ran.
         """
-        record, task = node.record, node.task
-        record.output = output
-        record.end = end = self._clock() - self.report.started_at
-        node.worker = None
+        task = node.task
+        node.output = output
+        node.end = end = self._clock() - self.report.started_at
+        node.worker_task = None
         node.token = None
         node.executing = False
-        self._running.discard(node)
+        self._running.pop(node.id, None)
         if task.cost is None:
-            duration = end - record.start  # type: ignore[operator]  # set by _begin
+            duration = end - node.start  # type: ignore[operator]  # set by _start_next
             if duration >= 0:
                 self._executor.costs.observe(task.name, duration)
         if self._subscriptions:
             self._settle(node, DONE)
             return
-        record.status = DONE
+        node.status = DONE
         node.settled = True
+        del node.task  # _drop_run_references, for a plain task: the rest are None
         self._unsettled -= 1
         nodes, ready, make_entry, heappush = self._nodes, self._ready, self._entry, heapq.heappush
         for child_id in self.graph._dependents.get(task.id, ()):
@@ -542,30 +587,28 @@ class Run(RunCalls, RunChanges, RunPreemption):
             if child.settled:
                 continue
             child.waiting -= 1
-            if child.waiting == 0 and child.record.status is PENDING:
+            if child.waiting == 0 and child.status is PENDING:
                 # _make_ready, for a run whose events were checked above.
-                child.record.status = READY
+                child.status = READY
                 child.entry = make_entry(child.priority, child.rank, child.seq, child)
                 heappush(ready, child.entry)
         if self._unsettled == 0:
             self._wake_idle_waiters()
 
-    def _release(self, node: Node, *, outcome: TaskStatus | None) -> None:
-        node.worker = None
+    def _release(self, node: TaskRecord, *, outcome: TaskStatus | None) -> None:
+        node.worker_task = None
         node.token = None
         node.executing = False
         self._discard_running(node)
         if self._pool is not None:
             self._release_slot(self._pool, node, outcome)
 
-    def _release_slot(self, pool: WorkerPool, node: Node, outcome: TaskStatus | None) -> None:
-        if node in self._paused:
+    def _release_slot(self, pool: WorkerPool, node: TaskRecord, outcome: TaskStatus | None) -> None:
+        if self._paused.pop(node.id, None) is not None:
             # Cancelled while paused at a checkpoint: it freed its slot then.
-            self._paused.discard(node)
             return
-        record = node.record
-        duration = (record.end or 0.0) - (record.start or 0.0)
-        error = record.error if outcome is not None else None
+        duration = (node.end or 0.0) - (node.start or 0.0)
+        error = node.error if outcome is not None else None
         pool.release(
             node.keys,
             duration=max(duration, 0.0),
@@ -594,36 +637,36 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if not held and self._holding is not None:
             self._holding.discard(self)
 
-    def _settle(self, node: Node, status: TaskStatus) -> None:
-        record = node.record
-        record.status = status
+    def _settle(self, node: TaskRecord, status: TaskStatus) -> None:
+        node.status = status
         node.settled = True
-        if status is TaskStatus.CANCELLED and record.error is None and self._cancel_reason:
-            record.error = RunError(f"cancelled because {self._cancel_reason}")
+        _drop_run_references(node)
+        if status is TaskStatus.CANCELLED and node.error is None and self._cancel_reason:
+            node.error = RunError(f"cancelled because {self._cancel_reason}")
         self._unsettled -= 1
         if self._events.active:
-            self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(record))
+            self._publish(_TOPIC_BY_STATUS[status], lambda: event_data(node))
         nodes = self._nodes
         failed = status is not DONE
         # The graph's own list of dependents, read without a copy: this runs
         # once per task.
-        for child_id in self.graph._dependents.get(node.task.id, ()):
+        for child_id in self.graph._dependents.get(node.id, ()):
             child = nodes[child_id]
             if child.settled:
                 continue
             child.waiting -= 1
             if failed:
                 self._dependency_failed(child)
-            if child.waiting == 0 and child.record.status is PENDING:
+            if child.waiting == 0 and child.status is PENDING:
                 self._make_ready(child)
         if self._unsettled == 0:
             self._wake_idle_waiters()
 
-    def _dependency_failed(self, node: Node) -> None:
+    def _dependency_failed(self, node: TaskRecord) -> None:
         if self._cancelled:
             self._settle(node, TaskStatus.CANCELLED)
         elif self._executor.failure_policy is FailurePolicy.SKIP_DEPENDENTS:
-            node.record.error = RunError(
+            node.error = RunError(
                 f"skipped because {self._root_failure(node.task.id) or 'a dependency failed'}"
             )
             self._settle(node, TaskStatus.SKIPPED)
@@ -646,11 +689,21 @@ class Run(RunCalls, RunChanges, RunPreemption):
         if self._events.active and self._events.wants(topic):
             self._events.publish(Event(topic, data(), self._clock() - self.report.started_at))
 
-    def _discard_running(self, node: Node) -> None:
-        if node in self._running:
-            self._running.remove(node)
-            if node.task.preemptible:
-                self._preemptible_running -= 1
+    def _discard_running(self, node: TaskRecord) -> None:
+        if self._running.pop(node.id, None) is not None and node.task.preemptible:
+            self._preemptible_running -= 1
+
+
+def _drop_run_references(node: TaskRecord) -> None:
+    """Let a settled task's record go without its task, queue entry or resume future.
+
+    A run's records are its report, which callers keep after the run. The
+    settled task's function and asyncio objects need not live as long, and a
+    queue entry left in the heap would keep a reference cycle through it.
+    """
+    node.entry = None
+    node.resume = None
+    del node.task
 
 
 def _pool_outcome(status: TaskStatus | None, error: BaseException | None) -> Outcome:

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TaskTimeoutError
-from ._node import Node
 from ._refs import resolve
+from ._report import TaskRecord
 from ._task import Task
 
 if TYPE_CHECKING:
@@ -45,19 +45,19 @@ class RunCalls:
 
         def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None: ...
 
-    async def _attempts(self, node: Node) -> Any:
-        task, record = node.task, node.record
+    async def _attempts(self, node: TaskRecord) -> Any:
+        task = node.task
         # Arguments are built inside the worker, so one that cannot be built
         # (a list output used as a dict key) fails this task instead of
         # raising out of the dispatcher and leaving the run waiting forever.
         args = resolve(task.args, self.output) if task.has_refs else task.args
         kwargs = resolve(task.kwargs, self.output) if task.has_refs else task.kwargs
-        record.args, record.kwargs = args, kwargs
+        node.args, node.kwargs = args, kwargs
         if self._events.active:
             self._publish("task.started", lambda: _started_data(task, args, kwargs))
         policy = task.retry or self._executor.retry
         if policy is None or policy.attempts == 1:
-            record.attempts += 1
+            node.attempts += 1
             if node.is_async and task.timeout is None and self._executor.default_timeout is None:
                 return await task.fn(*args, **kwargs)  # the common case, without two calls
             return await self._call(node, args, kwargs)
@@ -65,11 +65,11 @@ class RunCalls:
             sleep=self._executor.sleep, before_sleep=functools.partial(self._retrying, node)
         ):
             with attempt:
-                record.attempts += 1
+                node.attempts += 1
                 return await self._call(node, args, kwargs)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _retrying(self, node: Node, state: Any) -> None:
+    def _retrying(self, node: TaskRecord, state: Any) -> None:
         error = state.outcome.exception() if state.outcome else None
         logger.info("retrying task %r (%s) after %r", node.task.id, node.task.name, error)
         self._publish(
@@ -82,7 +82,7 @@ class RunCalls:
             },
         )
 
-    async def _call(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+    async def _call(self, node: TaskRecord, args: tuple[Any, ...], kwargs: Any) -> Any:
         task = node.task
         timeout = task.timeout if task.timeout is not None else self._executor.default_timeout
         if timeout is None:
@@ -96,7 +96,7 @@ class RunCalls:
             message = f"task {task.id!r} ({task.name}) timed out after {timeout:g} s"
             raise TaskTimeoutError(message, task_id=task.id, tool=task.name) from None
 
-    async def _invoke(self, node: Node, args: tuple[Any, ...], kwargs: Any) -> Any:
+    async def _invoke(self, node: TaskRecord, args: tuple[Any, ...], kwargs: Any) -> Any:
         fn = node.task.fn
         if node.is_async:
             return await fn(*args, **kwargs)

@@ -17,8 +17,7 @@ from ._task import TaskStatus
 if TYPE_CHECKING:
     from ._events import EventBus
     from ._graph import TaskGraph
-    from ._node import Node
-    from ._report import RunReport
+    from ._report import RunReport, TaskRecord
 
 __all__ = ["RunChanges"]
 
@@ -30,7 +29,7 @@ class RunChanges:
     graph: TaskGraph
     report: RunReport
     _events: EventBus
-    _nodes: dict[Hashable, Node]
+    _nodes: dict[Hashable, TaskRecord]
     _unsettled: int
 
     if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class RunChanges:
 
         def dispatch(self) -> None: ...
 
-        def _dependency_failed(self, node: Node) -> None: ...
+        def _dependency_failed(self, node: TaskRecord) -> None: ...
 
         def _raise_ancestor_ranks(self, dependencies: Iterable[Hashable], rank: float) -> None: ...
 
@@ -79,7 +78,7 @@ class RunChanges:
             ['a', 'b']
         """
         node = self._nodes.get(child)
-        if node is not None and (node.settled or node.record.start is not None):
+        if node is not None and (node.settled or node.start is not None):
             raise UsageError(
                 f"cannot add edge {parent!r} -> {child!r}: task {child!r} has already "
                 f"{_progress(node)}; only a pending or ready task can get a new dependency"
@@ -88,14 +87,14 @@ class RunChanges:
 
         node = self._nodes[child]
         node.task = self.graph[child]  # the graph's copy, which lists the new dependency
-        node.record.dependencies = node.task.dependencies
+        node.dependencies = node.task.dependencies
         parent_node = self._nodes[parent]
         if not parent_node.settled:
             node.waiting += 1
-            if node.record.status is TaskStatus.READY:
-                node.record.status = TaskStatus.PENDING
+            if node.status is TaskStatus.READY:
+                node.status = TaskStatus.PENDING
                 node.entry = None  # its heap entry goes stale
-        elif parent_node.record.status is not TaskStatus.DONE:
+        elif parent_node.status is not TaskStatus.DONE:
             self._dependency_failed(node)
         self._raise_ancestor_ranks((parent,), node.rank)
 
@@ -140,9 +139,8 @@ class RunChanges:
         delta = self.graph.drop(task_id, cascade=cascade)
 
         for dropped_id in delta.ids:
-            dropped = self._nodes.pop(dropped_id)
+            dropped = self._nodes.pop(dropped_id)  # and from the report, the same dict
             dropped.entry = None  # its heap entry goes stale
-            del self.report.records[dropped_id]
             if not dropped.settled:
                 self._unsettled -= 1
 
@@ -157,7 +155,7 @@ class RunChanges:
         seen = {task_id}
         for current in checked:  # the list grows while it is walked
             node = self._nodes[current]
-            if node.record.start is not None:
+            if node.start is not None:
                 subject = "it" if current == task_id else f"its dependent {current!r}"
                 raise UsageError(
                     f"cannot drop task {task_id!r}: {subject} has already {_progress(node)}; "
@@ -186,11 +184,11 @@ class RunChanges:
             )
 
 
-def _progress(node: Node) -> str:
+def _progress(node: TaskRecord) -> str:
     """Describe a task that has run or settled, as in "started (status running)"."""
-    state = "settled" if node.record.start is None else "started"
-    status = node.record.status.value
-    if not node.settled and node.record.status is not TaskStatus.RUNNING:
+    state = "settled" if node.start is None else "started"
+    status = node.status.value
+    if not node.settled and node.status is not TaskStatus.RUNNING:
         status += ", pre-empted"  # it ran, then was requeued or paused
     return f"{state} (status {status})"
 

@@ -12,11 +12,11 @@ task is no longer pre-empted, so it cannot starve.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ._checkpoint import CheckpointToken
-from ._node import Node
+from ._report import TaskRecord
 from ._task import TaskStatus
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ class RunPreemption:
     # Set by Run.__init__.
     _executor: DagExecutor
     _pool: WorkerPool | None
-    _running: set[Node]
-    _paused: set[Node]
+    _running: dict[Hashable, TaskRecord]  # by task id
+    _paused: dict[Hashable, TaskRecord]
     _preemptible_running: int
     _cancelled: bool
 
@@ -42,24 +42,24 @@ class RunPreemption:
 
         def dispatch(self) -> None: ...
 
-        def _make_ready(self, node: Node) -> None: ...
+        def _make_ready(self, node: TaskRecord) -> None: ...
 
-        def _settle(self, node: Node, status: TaskStatus) -> None: ...
+        def _settle(self, node: TaskRecord, status: TaskStatus) -> None: ...
 
-        def _release(self, node: Node, *, outcome: TaskStatus | None) -> None: ...
+        def _release(self, node: TaskRecord, *, outcome: TaskStatus | None) -> None: ...
 
         def _release_slot(
-            self, pool: WorkerPool, node: Node, outcome: TaskStatus | None
+            self, pool: WorkerPool, node: TaskRecord, outcome: TaskStatus | None
         ) -> None: ...
 
-        def _discard_running(self, node: Node) -> None: ...
+        def _discard_running(self, node: TaskRecord) -> None: ...
 
         def _publish(self, topic: str, data: Callable[[], dict[str, Any]]) -> None: ...
 
-    def _preempt_for(self, urgent: Node) -> None:
+    def _preempt_for(self, urgent: TaskRecord) -> None:
         """Pre-empt the least urgent running task if ``urgent`` strictly outranks it."""
         victim = min(
-            (node for node in self._running if self._preemptible(node)),
+            (node for node in self._running.values() if self._preemptible(node)),
             key=lambda node: (node.priority, -node.seq),
             default=None,
         )
@@ -68,27 +68,27 @@ class RunPreemption:
         if victim is None or victim.priority >= urgent.task.priority or victim.preempting:
             return
         victim.preempting = True
-        victim.record.preemptions += 1
+        victim.preemptions += 1
         self._publish(
             "task.preempted",
             lambda: {"task_id": victim.task.id, "name": victim.task.name, "by": urgent.task.id},
         )
         token = victim.token
-        if not victim.executing and victim.worker is not None:
+        if not victim.executing and victim.worker_task is not None:
             # Its worker has not run yet and would never reach the code that
             # requeues the task, so the task is requeued here. No work is lost.
-            victim.worker.cancel()
+            victim.worker_task.cancel()
             self._requeue(victim)
         elif token is not None and token.used:
             token.request()  # it pauses, or raises Preempted, at its next checkpoint
-        elif victim.worker is not None:
-            victim.worker.cancel()
+        elif victim.worker_task is not None:
+            victim.worker_task.cancel()
 
-    def _preemptible(self, node: Node) -> bool:
+    def _preemptible(self, node: TaskRecord) -> bool:
         task = node.task
-        if not task.preemptible or node.record.preemptions >= self._executor.max_preemptions:
+        if not task.preemptible or node.preemptions >= self._executor.max_preemptions:
             return False
-        if node.worker is None:
+        if node.worker_task is None:
             return False  # begun by the current worker, which runs it next
         if not node.executing:
             return True  # its worker has not started it yet
@@ -99,9 +99,9 @@ class RunPreemption:
         # idempotent async work; a sync call cannot be interrupted at all.
         return node.is_async and task.idempotent
 
-    def _requeue(self, node: Node) -> None:
+    def _requeue(self, node: TaskRecord) -> None:
         if node.executing:
-            node.record.attempts -= 1  # a pre-empted attempt does not count
+            node.attempts -= 1  # a pre-empted attempt does not count
         self._release(node, outcome=None)
         node.preempting = False
         if self._cancelled:
@@ -117,22 +117,22 @@ class RunPreemption:
     def _pause(self, token: CheckpointToken) -> asyncio.Future[None]:
         """Release the slot of the token's task at its checkpoint; return what resumes it."""
         node = token.node
-        assert isinstance(node, Node)
+        assert isinstance(node, TaskRecord)
         self._discard_running(node)
         if self._pool is not None:
             self._release_slot(self._pool, node, None)  # for the urgent task
         node.preempting = False
         node.priority += self._executor.aging
         node.resume = asyncio.get_running_loop().create_future()
-        self._paused.add(node)
+        self._paused[node.id] = node
         self._make_ready(node)
         self.dispatch()
         return node.resume
 
-    def _resume(self, node: Node) -> None:
-        self._paused.discard(node)
-        node.record.status = TaskStatus.RUNNING
-        self._running.add(node)
+    def _resume(self, node: TaskRecord) -> None:
+        self._paused.pop(node.id, None)
+        node.status = TaskStatus.RUNNING
+        self._running[node.id] = node
         if node.task.preemptible:
             self._preemptible_running += 1
         if self._pool is not None:

@@ -30,9 +30,8 @@ from dragonscale_lc.runtime import (
     Task,
     TaskStatus,
 )
-from dragonscale_lc.runtime._node import Node
 from dragonscale_lc.runtime._report import TaskRecord
-from dragonscale_lc.runtime._run import Run
+from dragonscale_lc.runtime._run import Run, new_node
 from dragonscale_lc.runtime._strategy import _KEYS, Strategy, entry_maker
 
 GUARD = 10.0
@@ -63,9 +62,7 @@ def sync_value(x: Any = None) -> Any:
     ],
 )
 def test_node_plain_flag(task: Task, plain: bool) -> None:
-    record = TaskRecord(task.id, task.name, task.dependencies)
-
-    node = Node(task, record, 1.0, 0, task.fn is value)
+    node = new_node(task, 1.0, 0, task.fn is value)
 
     assert node.plain is plain
 
@@ -175,7 +172,7 @@ async def trace(case: Case, *, subscribed: bool) -> Trace:
     )
     execute = Run._execute
 
-    async def counted_execute(run: Run, node: Node) -> None:
+    async def counted_execute(run: Run, node: TaskRecord) -> None:
         general.append(node.task.id)
         await execute(run, node)
 
