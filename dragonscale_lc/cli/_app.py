@@ -20,7 +20,7 @@ from rich.rule import Rule
 
 from .._errors import ConfigurationError, DragonscaleError
 from .._parallelqa import is_correct, load_plans, load_questions
-from ..compiler import CompilerResult, LLMCompiler, PlanCache, report_tasks
+from ..compiler import DEFAULT_TASK_TIMEOUT, CompilerResult, LLMCompiler, PlanCache, report_tasks
 from ..runtime import ErrorObservation, RunReport
 from ..tools import builtin_tools, load_tools_config
 from ._bench import bench_app
@@ -80,8 +80,8 @@ def run(
         int, typer.Option(min=1, help="Most tool calls running at once.")
     ] = 16,
     timeout: Annotated[
-        float | None, typer.Option(min=0.001, help="Seconds before a tool call is cancelled.")
-    ] = None,
+        float, typer.Option(min=0.001, help="Seconds before a tool call is cancelled.")
+    ] = DEFAULT_TASK_TIMEOUT,
     tools_config: Annotated[
         Path | None,
         typer.Option(

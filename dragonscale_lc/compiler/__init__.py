@@ -9,12 +9,13 @@ from ._pricing import DEFAULT_PRICES, TokenPrice
 from ._progress import CUSTOM_EVENT_PREFIX
 from ._prompts import PROMPT_VERSION, planner_messages
 from ._result import CompilerResult, Round, format_output, report_tasks
-from ._runnable import CompilerInput, LLMCompiler, question_of
+from ._runnable import DEFAULT_TASK_TIMEOUT, CompilerInput, LLMCompiler, question_of
 from ._toolbox import ToolBox
 
 __all__ = [
     "CUSTOM_EVENT_PREFIX",
     "DEFAULT_PRICES",
+    "DEFAULT_TASK_TIMEOUT",
     "PROMPT_VERSION",
     "CompilerInput",
     "CompilerResult",

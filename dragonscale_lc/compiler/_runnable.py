@@ -34,11 +34,14 @@ from ._result import CompilerResult
 from ._session import Session
 from ._toolbox import ToolBox
 
-__all__ = ["CompilerInput", "LLMCompiler"]
+__all__ = ["DEFAULT_TASK_TIMEOUT", "CompilerInput", "LLMCompiler"]
 
 CompilerInput = str | BaseMessage | Sequence[BaseMessage] | dict[str, Any]
 T = TypeVar("T")
 _DONE = object()
+
+DEFAULT_TASK_TIMEOUT = 300.0
+"""Seconds a tool call may take unless ``task_timeout`` says otherwise."""
 
 # Settings a config may also set under "configurable", for one call.
 _CONFIGURABLE = ("max_replans", "max_concurrency", "task_timeout", "failure_policy", "direct_join")
@@ -100,8 +103,11 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     """How many times the compiler may plan again after the first plan."""
     max_concurrency: int = Field(default=16, ge=1)
     """Most tool calls running at once; ``RunnableConfig["max_concurrency"]`` overrides it."""
-    task_timeout: float | None = Field(default=None, gt=0)
-    """Seconds before a tool call is cancelled and becomes an error observation."""
+    task_timeout: float | None = Field(default=DEFAULT_TASK_TIMEOUT, gt=0)
+    """Seconds before a tool call is cancelled and becomes an error observation.
+
+    The default keeps a tool that never returns from holding the run forever;
+    ``None`` lets calls run as long as they take."""
     failure_policy: FailurePolicy = FailurePolicy.CONTINUE
     """Policy for the tasks downstream of a failed tool call."""
     prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))

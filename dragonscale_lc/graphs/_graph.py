@@ -17,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from .._sync import run_sync
+from ..compiler import DEFAULT_TASK_TIMEOUT
 from ..runtime import FailurePolicy
 from ..tools._config import ToolsConfig
 from ._state import LLMCompilerState, is_unfinished
@@ -36,7 +37,7 @@ def create_llm_compiler_graph(
     direct_join: bool = False,
     max_replans: int = 2,
     max_concurrency: int = 16,
-    task_timeout: float | None = None,
+    task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
     failure_policy: FailurePolicy | str = FailurePolicy.CONTINUE,
     tools_config: str | PathLike[str] | ToolsConfig | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
@@ -91,7 +92,8 @@ def create_llm_compiler_graph(
         max_replans: How many times the graph may plan again after the first plan.
         max_concurrency: Most tool calls running at once; ``RunnableConfig["max_concurrency"]``
             overrides it.
-        task_timeout: Seconds before a tool call is cancelled and becomes an error observation.
+        task_timeout: Seconds before a tool call is cancelled and becomes an error observation
+            (300 by default; ``None`` for no limit).
         failure_policy: Policy for the tasks downstream of a failed tool call.
         checkpointer: Where LangGraph saves the state after every step.
         interrupt_before: Nodes (``"plan_and_execute"``, ``"join"``) to pause before.

@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphInterrupt
 
+from ..compiler import DEFAULT_TASK_TIMEOUT
 from ..runtime import FailurePolicy
 from ..tools._config import ToolsConfig
 from ._graph import StepNode, stream_writer
@@ -48,7 +49,8 @@ class LLMCompilerNode(StepNode):
         direct_join: Answer with the last task's output instead of asking a joiner.
         max_replans: How many times the node may plan again after the first plan.
         max_concurrency: Most tool calls running at once.
-        task_timeout: Seconds before a tool call is cancelled and becomes an error observation.
+        task_timeout: Seconds before a tool call is cancelled and becomes an error observation
+            (300 by default; ``None`` for no limit).
         failure_policy: Policy for the tasks downstream of a failed tool call.
         name: The node's name in traces.
 
@@ -68,7 +70,7 @@ class LLMCompilerNode(StepNode):
         direct_join: bool = False,
         max_replans: int = 2,
         max_concurrency: int = 16,
-        task_timeout: float | None = None,
+        task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
         failure_policy: FailurePolicy | str = FailurePolicy.CONTINUE,
         tools_config: str | PathLike[str] | ToolsConfig | None = None,
         name: str = "llm_compiler",

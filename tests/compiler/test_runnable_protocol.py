@@ -33,7 +33,7 @@ from support.openai_fake import (
 )
 
 from dragonscale_lc import ModelCallError, PlanError, UsageError
-from dragonscale_lc.compiler import LLMCompiler, TokenPrice
+from dragonscale_lc.compiler import DEFAULT_TASK_TIMEOUT, LLMCompiler, TokenPrice
 from dragonscale_lc.tools import builtin_tools
 
 SIX_CALLS = "".join(f'{n}. {{tool}}("item {n}")\n' for n in range(1, 7)) + "7. join()\n"
@@ -400,3 +400,10 @@ async def test_usage_callback_handler_sees_both_models(router: respx.MockRouter)
     seen = handler.usage_metadata["gpt-test"]
     assert seen["input_tokens"] == message.usage_metadata["input_tokens"] == 310 + 420
     assert seen["output_tokens"] == message.usage_metadata["output_tokens"] == 42 + 18
+
+
+def test_tool_calls_time_out_by_default() -> None:
+    compiler = LLMCompiler(tools=builtin_tools(), plan='1. math("1 + 1")\n2. join()')
+
+    assert compiler.task_timeout == DEFAULT_TASK_TIMEOUT == 300.0
+    assert LLMCompiler(tools=builtin_tools(), plan="", task_timeout=None).task_timeout is None
