@@ -267,26 +267,33 @@ def _read_plan(path: Path) -> str:
 
 def _run_json(result: CompilerResult) -> dict[str, Any]:
     summary = result.to_dict()
-    output = {
-        "answer": summary["answer"],
+    return {
+        # When the task that computes the answer failed: no answer, and its error.
+        "answer": None if summary["error"] is not None else summary["answer"],
         "tasks": summary["tasks"],
         "replans": result.replans,
         "rounds": summary["rounds"],
         "usage": summary["usage"],
         "estimated_cost_usd": summary["estimated_cost_usd"],
+        "error": summary["error"],
     }
-    if isinstance(result.answer, ErrorObservation):
-        # The task that computes the answer failed: no answer, and its error.
-        output["answer"] = None
-        output["error"] = str(result.answer)
-    return output
 
 
 def _error_json(error: DragonscaleError) -> dict[str, Any]:
     report = getattr(error, "report", None)
     tasks = report_tasks(report) if isinstance(report, RunReport) else []
     replans = getattr(error, "replans", None) or 0
-    return {"answer": None, "tasks": tasks, "replans": replans, "error": str(error)}
+    # The same keys as a finished run's object. Rounds and usage stay with
+    # the session that failed, so they are null here.
+    return {
+        "answer": None,
+        "tasks": tasks,
+        "replans": replans,
+        "rounds": None,
+        "usage": None,
+        "estimated_cost_usd": None,
+        "error": str(error),
+    }
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.messages.ai import UsageMetadata
 
 from .._errors import PlanError
-from ..runtime import RunReport, TaskRecord, TaskStatus
+from ..runtime import ErrorObservation, RunReport, TaskRecord, TaskStatus
 from ._joiner import JoinDecision
 from ._plan import PlanTask
 
@@ -72,7 +72,12 @@ class CompilerResult:
         return len(self.rounds) - 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready summary: answer, tasks in id order, replans, usage and cost."""
+        """Return a JSON-ready summary: answer, tasks in id order, replans, usage and cost.
+
+        ``error`` is the answer's text when the answer is the error
+        observation of a failed task (a direct join of a failed last task),
+        else ``None``.
+        """
         return {
             "answer": self.answer,
             "tasks": report_tasks(self.report),
@@ -87,6 +92,7 @@ class CompilerResult:
                 for round_ in self.rounds
             ],
             "estimated_cost_usd": self.cost,
+            "error": str(self.answer) if isinstance(self.answer, ErrorObservation) else None,
         }
 
 
@@ -103,9 +109,11 @@ def format_output(value: Any) -> str:
     answer reads ``219.4067`` rather than ``219.40670000000003``.
     """
     if isinstance(value, bool) or not isinstance(value, float):
-        return (
-            value if isinstance(value, str) else json.dumps(to_jsonable(value), ensure_ascii=False)
-        )
+        if isinstance(value, str):
+            return value
+        data = to_jsonable(value)
+        # An object that JSON cannot represent becomes its str(), shown as is.
+        return data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     if not math.isfinite(value):
         return str(value)
     if value.is_integer() and abs(value) < 1e16:

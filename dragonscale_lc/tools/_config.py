@@ -3,7 +3,8 @@
 A file has up to three tables, each with one sub-table per tool or server::
 
     [python.lookup]
-    entry = "my_package.tools:lookup"      # a BaseTool, or a function to wrap
+    entry = "my_package.tools:lookup"      # a BaseTool, or a function to wrap;
+                                           # this file's directory is searched first
 
     [wasm.slugify]
     module = "wasm/slugify.wasm"           # relative to this file
@@ -39,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import sys
 import tomllib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -142,7 +144,7 @@ class ToolsConfig:
         return tools
 
     def _python_tool(self, name: str, entry: PythonToolEntry) -> BaseTool:
-        target = _import(entry.entry, self._where("python", name))
+        target = _import(entry.entry, self._where("python", name), self.path.parent)
         if isinstance(target, BaseTool):
             if entry.name is None and entry.description is None:
                 return target
@@ -273,12 +275,21 @@ def _entries(
     return entries
 
 
-def _import(entry: str, where: str) -> Any:
+def _import(entry: str, where: str, directory: Path) -> Any:
+    """Import ``module:attribute``, looking in ``directory`` before the import path."""
     module_name, _, attribute = entry.partition(":")
+    # The file's directory comes first only for this import, so a module
+    # next to the configuration file is found wherever the program runs.
+    sys.path.insert(0, str(directory))
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ConfigurationError(f"{where}: cannot import {module_name!r}: {error}") from error
+        raise ConfigurationError(
+            f"{where}: cannot import {module_name!r}: {error}. Put the module next to the "
+            "configuration file or install it"
+        ) from error
+    finally:
+        sys.path.remove(str(directory))
     target: Any = module
     for part in attribute.split("."):
         try:

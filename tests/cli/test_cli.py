@@ -12,6 +12,7 @@ from dragonscale_lc.cli import app
 
 TASK_KEYS = {"id", "tool", "args", "status", "output", "error", "start", "end"}
 STATUSES = {"done", "failed", "cancelled", "skipped"}
+JSON_KEYS = {"answer", "tasks", "replans", "rounds", "usage", "estimated_cost_usd", "error"}
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ def test_run_plan_json_contract(runner: CliRunner, tmp_path: Path) -> None:
     code, output = run_json(runner, "run", "People per square km?", "--plan", plan)
 
     assert code == 0
-    assert set(output) == {"answer", "tasks", "replans", "rounds", "usage", "estimated_cost_usd"}
+    assert set(output) == JSON_KEYS
+    assert output["error"] is None
     assert output["replans"] == 0
     assert output["rounds"] == [{"round": 0, "plan_cache": None, "usage": {}}]
     assert [task["id"] for task in output["tasks"]] == [1, 2, 3]
@@ -208,6 +210,7 @@ def test_run_failed_answer_json_has_error(runner: CliRunner, tmp_path: Path) -> 
     code, output = run_json(runner, "run", "Broken?", "--plan", plan)
 
     assert code == 1
+    assert set(output) == JSON_KEYS
     assert output["answer"] is None
     assert output["error"].startswith("ERROR in task 1 (math): ToolException:")
     assert output["replans"] == 0
@@ -219,6 +222,7 @@ def test_run_plan_error_json_counts_replans(runner: CliRunner, tmp_path: Path) -
     code, output = run_json(runner, "run", "Root?", "--plan", plan)
 
     assert code == 1
+    assert set(output) == JSON_KEYS
     assert output["replans"] == 0
     assert "unknown tool 'sqrt'" in output["error"]
 

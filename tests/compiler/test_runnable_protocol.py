@@ -407,3 +407,26 @@ def test_tool_calls_time_out_by_default() -> None:
 
     assert compiler.task_timeout == DEFAULT_TASK_TIMEOUT == 300.0
     assert LLMCompiler(tools=builtin_tools(), plan="", task_timeout=None).task_timeout is None
+
+
+async def test_failed_last_task_marked_as_error() -> None:
+    compiler = LLMCompiler(tools=builtin_tools(), plan='1. math("1/0")\n2. join()')
+
+    message = await compiler.ainvoke("One over zero?")
+
+    summary = message.response_metadata["dragonscale"]
+    assert summary["error"] == message.content
+    assert summary["error"].startswith("ERROR in task 1 (math):")
+
+
+async def test_answer_of_non_json_output_is_its_text() -> None:
+    def weekdays() -> set[str]:
+        """Return the names of two weekdays."""
+        return {"Monday"}
+
+    compiler = LLMCompiler(tools=[weekdays], plan="1. weekdays()\n2. join()")
+
+    message = await compiler.ainvoke("Which weekdays?")
+
+    assert message.content == "{'Monday'}"
+    assert message.response_metadata["dragonscale"]["error"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -183,3 +184,16 @@ def test_missing_wasm_module_named(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match=r"\[wasm\.x\]: .*gone\.wasm"):
         load_tools_config(path).local_tools()
+
+
+def test_python_entry_found_next_to_file(tmp_path: Path) -> None:
+    (tmp_path / "pier_tools.py").write_text(
+        'def pier_length(pier: str) -> float:\n    """Return a pier length."""\n    return 120.0\n',
+        encoding="utf-8",
+    )
+    path = write(tmp_path, '[python.pier_length]\nentry = "pier_tools:pier_length"\n')
+
+    [tool] = load_tools_config(path).local_tools()
+
+    assert tool.invoke({"pier": "north"}) == 120.0
+    assert str(tmp_path) not in sys.path
