@@ -7,6 +7,7 @@ imports; it runs any sync or async Python callables.
 """
 
 from ._analysis import DEFAULT_COST, CriticalPath, critical_path, downward_ranks, upward_ranks
+from ._backend import Call, ExecutionBackend, LocalBackend
 from ._cache import MISSING, Cache, CacheStats
 from ._checkpoint import CheckpointToken, Preempted, checkpoint, current_checkpoint
 from ._costs import CostModel
@@ -41,6 +42,7 @@ __all__ = [
     "MISSING",
     "Cache",
     "CacheStats",
+    "Call",
     "CheckpointToken",
     "Compaction",
     "CostModel",
@@ -53,11 +55,13 @@ __all__ = [
     "ErrorPolicy",
     "Event",
     "EventBus",
+    "ExecutionBackend",
     "FailurePolicy",
     "Firing",
     "IncrementalRanks",
     "JobKind",
     "JobState",
+    "LocalBackend",
     "MisfirePolicy",
     "Outcome",
     "OverflowPolicy",

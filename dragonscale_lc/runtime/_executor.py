@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from .._errors import UsageError
 from ._analysis import upward_ranks
+from ._backend import ExecutionBackend, LocalBackend
 from ._costs import CostModel
 from ._events import EventBus
 from ._graph import TaskGraph
@@ -46,6 +47,9 @@ class DagExecutor:
         costs: Running averages of task durations by name, used as cost
             estimates for ranks; shared across runs of this executor.
         events: Bus on which task and run events are published.
+        backend: Where the calls of tasks marked ``remote=True`` run, such as
+            ``dragonscale_lc.backends.DaskBackend``. Default: a
+            :class:`LocalBackend`, which runs them like every other task.
         clock: Monotonic clock in seconds, injectable for tests.
         sleep: Coroutine used for waits between retries, injectable for tests.
 
@@ -70,6 +74,7 @@ class DagExecutor:
         max_preemptions: int = 3,
         costs: CostModel | None = None,
         events: EventBus | None = None,
+        backend: ExecutionBackend | None = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -92,6 +97,7 @@ class DagExecutor:
         self.max_preemptions = max_preemptions
         self.costs = costs if costs is not None else CostModel()
         self.events = events if events is not None else EventBus()
+        self.backend: ExecutionBackend = backend if backend is not None else LocalBackend()
         self.clock = clock
         self.sleep = sleep
 

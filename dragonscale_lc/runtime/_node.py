@@ -22,8 +22,8 @@ class Node:
     aging step at each pre-emption, so a task cannot be starved by a stream of
     more urgent work.
 
-    ``plain`` says whether the task is an async call with no references in its
-    arguments, no timeout, no retry policy of its own and no pre-emption. Such
+    ``plain`` says whether the task is a local async call with no references
+    in its arguments, no timeout, no retry policy of its own and no pre-emption. Such
     a task is awaited and settled directly by its worker when the run's
     settings allow it (see ``Run._work``).
     """
@@ -59,7 +59,7 @@ class Node:
         self.is_async = is_async  # is_async_callable(task.fn), which callers may cache
         self.plain = (
             is_async
-            and not (task.has_refs or task.preemptible)
+            and not (task.has_refs or task.preemptible or task.remote)
             and task.timeout is None
             and task.retry is None
         )
