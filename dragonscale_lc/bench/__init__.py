@@ -6,8 +6,10 @@ for uneven chains, and the critical path, a zero-overhead list-scheduling
 simulation and FIFO order for workflows in WfFormat. The pre-emption
 benchmark compares an urgent task's start with and without pre-emption; the
 memory benchmark measures a large graph's peak memory against a fixed budget.
-The DagRunnable benchmark compares ``DagRunnable`` with nested
-``RunnableParallel`` steps on uneven chains. The TimedScheduler benchmarks
+The workflow benchmark also runs on a local Dask cluster, with the local
+backend's per-task overhead next to Dask's. The DagRunnable benchmark
+compares ``DagRunnable`` with nested ``RunnableParallel`` steps on uneven
+chains. The TimedScheduler benchmarks
 measure its CPU use while idle and the drift of a fixed-rate job against a
 naive sleep loop. The compiler benchmark times LLMCompiler against a
 sequential ReAct loop and plan-then-execute, with a simulated chat model and
@@ -51,6 +53,7 @@ from ._uneven import UnevenResult, chain_parents, measure_uneven, uneven_chains
 from ._wfformat import Workflow, load_workflow
 from ._workflow import (
     WorkflowResult,
+    mean_overhead_ms,
     measure_workflow,
     scale_for_critical_path,
     simulate_list_schedule,
@@ -73,6 +76,7 @@ if TYPE_CHECKING:
         build_nested_parallel,
         measure_dag_runnable,
     )
+    from ._dask import DaskClusterSpec, measure_round_trip, measure_workflow_on_dask
     from ._langgraph import build_langgraph, run_langgraph
     from ._memory import (
         MemoryResult,
@@ -82,8 +86,8 @@ if TYPE_CHECKING:
         ru_maxrss_mb,
     )
 
-# Imported on first use. The LangGraph and DagRunnable modules load LangGraph
-# and LangChain, which the
+# Imported on first use. The Dask module needs the optional dask extra. The
+# LangGraph and DagRunnable modules load LangGraph and LangChain, which the
 # memory benchmark's fresh process should not pay for. That process runs the
 # memory module with `python -m`, which warns if the package imported the
 # module already.
@@ -110,6 +114,7 @@ _LAZY = {
         "_dag_runnable",
     ),
     **dict.fromkeys(["build_langgraph", "run_langgraph"], "_langgraph"),
+    **dict.fromkeys(["DaskClusterSpec", "measure_round_trip", "measure_workflow_on_dask"], "_dask"),
     **dict.fromkeys(
         [
             "MemoryResult",
@@ -130,6 +135,7 @@ __all__ = [
     "CompilerShape",
     "Dag",
     "DagRunnableResult",
+    "DaskClusterSpec",
     "MemoryResult",
     "OverheadResult",
     "PreemptionResult",
@@ -151,16 +157,19 @@ __all__ = [
     "critical_path",
     "executor_tasks",
     "load_workflow",
+    "mean_overhead_ms",
     "measure_compiler",
     "measure_dag_runnable",
     "measure_memory",
     "measure_memory_in_process",
     "measure_overhead",
     "measure_preemption",
+    "measure_round_trip",
     "measure_scheduler_drift",
     "measure_scheduler_idle",
     "measure_uneven",
     "measure_workflow",
+    "measure_workflow_on_dask",
     "noop",
     "peak_rss_mb",
     "random_dag",

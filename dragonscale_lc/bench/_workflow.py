@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from ..runtime import DagExecutor, Task, TaskGraph
+from ..runtime import DagExecutor, ExecutionBackend, RunReport, Task, TaskGraph
 from ._common import critical_path, timed
 from ._wfformat import Workflow
 
 __all__ = [
     "WorkflowResult",
+    "mean_overhead_ms",
     "measure_workflow",
     "scale_for_critical_path",
     "simulate_list_schedule",
@@ -130,7 +132,13 @@ def scale_for_critical_path(workflow: Workflow, seconds: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowResult:
-    """One workflow run on the executor, with the references it is compared to, in seconds."""
+    """One workflow run on the executor, with the references it is compared to, in seconds.
+
+    ``backend`` names where the tasks ran. The two overheads are per task, in
+    milliseconds (see :func:`mean_overhead_ms`): on that backend, and on the
+    local backend for the same workflow. ``round_trip_ms`` is the time of one
+    no-op remote call, when the benchmark measured it.
+    """
 
     name: str
     tasks: int
@@ -144,6 +152,10 @@ class WorkflowResult:
     makespan_s: float
     fifo_makespan_s: float
     recorded_makespan_s: float | None
+    backend: str = "local"
+    overhead_per_task_ms: float | None = None
+    local_overhead_per_task_ms: float | None = None
+    round_trip_ms: float | None = None
 
     @property
     def ratio_to_simulated(self) -> float:
@@ -169,40 +181,43 @@ class WorkflowResult:
 
 
 async def measure_workflow(
-    workflow: Workflow, *, workers: int, time_scale: float
+    workflow: Workflow,
+    *,
+    workers: int,
+    time_scale: float,
+    backend: ExecutionBackend | None = None,
 ) -> WorkflowResult:
     """Run the workflow on ``workers`` workers with upward ranks, then with FIFO order.
 
-    Every task is an ``asyncio.sleep`` of its recorded run time times
-    ``time_scale``, with that duration as its cost, so the executor's ranks
-    are exact.
+    Every task sleeps for its recorded run time times ``time_scale``, with
+    that duration as its cost, so the executor's ranks are exact. Without
+    ``backend`` the sleep is an ``asyncio.sleep`` on the event loop. With
+    one, every task is remote and calls ``time.sleep``, which blocks the
+    backend's worker thread as real work would; a third run on the local
+    backend then gives the local per-task overhead to compare with.
     """
     if workers < 1 or time_scale <= 0:
         raise ValueError(
             f"workers must be at least 1 and time_scale positive, got {workers} and {time_scale}"
         )
     durations = {tid: runtime * time_scale for tid, runtime in workflow.runtimes.items()}
-    tasks = [
-        Task(
-            id=tid,
-            fn=asyncio.sleep,
-            args=(durations[tid],),
-            name=tid,
-            cost=durations[tid],
-            dependencies=frozenset(workflow.parents[tid]),
-        )
-        for tid in workflow.parents
-    ]
+    local_tasks = _sleep_tasks(workflow, durations, remote=False)
+    tasks = local_tasks if backend is None else _sleep_tasks(workflow, durations, remote=True)
     # DagExecutor.run queues tasks in this order, so the simulation breaks
     # ties between equal keys the same way.
     order = [str(task_id) for task_id in TaskGraph(tasks).topological_order()]
 
-    executor = DagExecutor(max_workers=workers)
-    fifo_executor = DagExecutor(max_workers=workers, strategy="fifo")
+    executor = DagExecutor(max_workers=workers, backend=backend)
+    fifo_executor = DagExecutor(max_workers=workers, strategy="fifo", backend=backend)
     makespan, report = await timed(lambda: executor.run(tasks))
     fifo_makespan, fifo_report = await timed(lambda: fifo_executor.run(tasks))
     if not (report.ok and fifo_report.ok):
         raise RuntimeError(f"the executor did not finish every task of workflow {workflow.name!r}")
+    overhead = mean_overhead_ms(report, durations)
+    local_overhead = overhead
+    if backend is not None:
+        local_report = await DagExecutor(max_workers=workers).run(local_tasks)
+        local_overhead = mean_overhead_ms(local_report, durations)
 
     path = critical_path(durations, workflow.parents, workflow.order)
     total = sum(durations.values())
@@ -224,4 +239,39 @@ async def measure_workflow(
         makespan_s=makespan,
         fifo_makespan_s=fifo_makespan,
         recorded_makespan_s=None if recorded is None else recorded * time_scale,
+        backend="local" if backend is None else backend.name,
+        overhead_per_task_ms=overhead,
+        local_overhead_per_task_ms=local_overhead,
     )
+
+
+def _sleep_tasks(workflow: Workflow, durations: Mapping[str, float], *, remote: bool) -> list[Task]:
+    return [
+        Task(
+            id=tid,
+            fn=time.sleep if remote else asyncio.sleep,
+            args=(durations[tid],),
+            name=tid,
+            cost=durations[tid],
+            dependencies=frozenset(workflow.parents[tid]),
+            remote=remote,
+        )
+        for tid in workflow.parents
+    ]
+
+
+def mean_overhead_ms(report: RunReport, durations: Mapping[Any, float]) -> float:
+    """Return the mean, over tasks, of the time from start to settle beyond the task's sleep.
+
+    A task's start and end are taken by the run, so for a remote task this
+    covers submission, queueing on the cluster, the worker's call and the
+    result's way back.
+    """
+    excess = [
+        record.end - record.start - durations[task_id]
+        for task_id, record in report.records.items()
+        if record.start is not None and record.end is not None
+    ]
+    if not excess:
+        raise ValueError("the report has no task with a start and an end time")
+    return 1000 * sum(excess) / len(excess)

@@ -6,11 +6,12 @@ The ``compiler`` command lives in ``_bench_compiler`` and is added by the app.""
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import os
 import platform
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -47,6 +48,14 @@ errors = Console(stderr=True)
 
 EXIT_USAGE = 2
 DEFAULT_TARGET_CRITICAL_PATH = 1.5
+
+
+class Backend(enum.StrEnum):
+    """Where the workflow benchmark runs its tasks."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -146,6 +155,16 @@ def workflow(
             f"Default {DEFAULT_TARGET_CRITICAL_PATH:g} s when --time-scale is not given.",
         ),
     ] = None,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            help="Where tasks run: the local event loop, or a Dask cluster started on "
+            "127.0.0.1 with --dask-processes worker processes and --workers threads in all."
+        ),
+    ] = Backend.LOCAL,
+    dask_processes: Annotated[
+        int, typer.Option(min=1, help="Worker processes of the local Dask cluster.")
+    ] = 2,
     as_json: JsonFlag = False,
 ) -> None:
     """Replay workflow instances as scaled sleeps and compare with list scheduling."""
@@ -160,7 +179,12 @@ def workflow(
         scale = time_scale if time_scale is not None else _scale_for(loaded, target)
         if not as_json:
             errors.print(f"running {escape(loaded.name)} ({len(loaded.parents)} tasks)")
-        results.append(asyncio.run(measure_workflow(loaded, workers=workers, time_scale=scale)))
+        if backend is Backend.DASK:
+            measure = _dask_measure()
+            run = measure(loaded, workers=workers, time_scale=scale, processes=dask_processes)
+        else:
+            run = measure_workflow(loaded, workers=workers, time_scale=scale)
+        results.append(asyncio.run(run))
 
     if as_json:
         summaries = [result.to_dict() for result in results]
@@ -342,9 +366,18 @@ def _scale_for(loaded: Workflow, target: float) -> float:
         _fail(f"{error}; pass --time-scale instead.")
 
 
+def _dask_measure() -> Callable[..., Coroutine[Any, Any, WorkflowResult]]:
+    try:
+        from ..bench import measure_workflow_on_dask  # noqa: PLC0415 - needs the dask extra
+    except ModuleNotFoundError as error:
+        _fail(f"--backend dask needs the dask extra ({error}): pip install 'dragonscale_lc[dask]'")
+    return measure_workflow_on_dask
+
+
 def _print_workflow_result(result: WorkflowResult) -> None:
     recorded = result.recorded_makespan_s
     rows = [
+        ("backend", result.backend),
         ("instance", escape(result.name)),
         ("tasks, workers", f"{result.tasks}, {result.workers}"),
         ("time scale", f"{result.time_scale:.4g}"),
@@ -357,8 +390,18 @@ def _print_workflow_result(result: WorkflowResult) -> None:
         ("FIFO makespan (strategy fifo)", _seconds(result.fifo_makespan_s)),
         ("simulated FIFO", _seconds(result.simulated_fifo_s)),
         ("recorded makespan x scale", "-" if recorded is None else _seconds(recorded)),
+        ("overhead per task", _milliseconds_or_dash(result.overhead_per_task_ms)),
+        (
+            "local backend's overhead per task",
+            _milliseconds_or_dash(result.local_overhead_per_task_ms),
+        ),
+        ("no-op remote call, round trip", _milliseconds_or_dash(result.round_trip_ms)),
     ]
     _print_table("workflow", rows, result.goals)
+
+
+def _milliseconds_or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
 
 
 def _print_workflow_summary(results: Iterable[WorkflowResult]) -> None:

@@ -8,6 +8,7 @@ imports; it runs any sync or async Python callables.
 
 from ._analysis import DEFAULT_COST, CriticalPath, critical_path, downward_ranks, upward_ranks
 from ._analysis_cache import AnalysisCache
+from ._backend import Call, ExecutionBackend, LocalBackend
 from ._cache import MISSING, Cache, CacheStats
 from ._checkpoint import CheckpointToken, Preempted, checkpoint, current_checkpoint
 from ._costs import CostModel
@@ -43,6 +44,7 @@ __all__ = [
     "AnalysisCache",
     "Cache",
     "CacheStats",
+    "Call",
     "CheckpointToken",
     "Compaction",
     "CostModel",
@@ -55,11 +57,13 @@ __all__ = [
     "ErrorPolicy",
     "Event",
     "EventBus",
+    "ExecutionBackend",
     "FailurePolicy",
     "Firing",
     "IncrementalRanks",
     "JobKind",
     "JobState",
+    "LocalBackend",
     "MisfirePolicy",
     "Outcome",
     "OverflowPolicy",

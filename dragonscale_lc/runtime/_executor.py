@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from .._errors import UsageError
 from ._analysis import upward_ranks
 from ._analysis_cache import AnalysisCache
+from ._backend import ExecutionBackend, LocalBackend
 from ._costs import CostModel
 from ._events import EventBus
 from ._graph import TaskGraph
@@ -50,6 +51,9 @@ class DagExecutor:
         analysis_cache: Ranks of graphs already analysed, used when
             :meth:`run` is given a :class:`TaskGraph` (so a graph run again
             is not ranked again); shared across runs of this executor.
+        backend: Where the calls of tasks marked ``remote=True`` run, such as
+            ``dragonscale_lc.backends.DaskBackend``. Default: a
+            :class:`LocalBackend`, which runs them like every other task.
         clock: Monotonic clock in seconds, injectable for tests.
         sleep: Coroutine used for waits between retries, injectable for tests.
 
@@ -75,6 +79,7 @@ class DagExecutor:
         costs: CostModel | None = None,
         events: EventBus | None = None,
         analysis_cache: AnalysisCache | None = None,
+        backend: ExecutionBackend | None = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -98,6 +103,7 @@ class DagExecutor:
         self.costs = costs if costs is not None else CostModel()
         self.events = events if events is not None else EventBus()
         self.analysis_cache = analysis_cache if analysis_cache is not None else AnalysisCache()
+        self.backend: ExecutionBackend = backend if backend is not None else LocalBackend()
         self.clock = clock
         self.sleep = sleep
 

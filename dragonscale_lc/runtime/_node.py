@@ -50,8 +50,8 @@ class RunState:
     :func:`~dragonscale_lc.runtime._run.new_node` sets them for a task added
     to a run.
 
-    ``plain`` says whether the task is an async call with no references in its
-    arguments, no timeout, no retry policy of its own and no pre-emption. Such
+    ``plain`` says whether the task is a local async call with no references
+    in its arguments, no timeout, no retry policy of its own and no pre-emption. Such
     a task is awaited and settled directly by its worker when the run's
     settings allow it (see ``Run._work``).
     """

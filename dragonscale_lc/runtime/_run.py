@@ -97,7 +97,7 @@ def new_node(task: Task, rank: float, seq: int, is_async: bool) -> TaskRecord:
     node.is_async = is_async
     node.plain = (
         is_async
-        and not (task.has_refs or task.preemptible)
+        and not (task.has_refs or task.preemptible or task.remote)
         and task.timeout is None
         and task.retry is None
     )

@@ -3,7 +3,7 @@
 :class:`RunCalls` is a mixin of :class:`~dragonscale_lc.runtime.Run`. Async
 functions are awaited on the worker coroutine. Sync functions run in the
 run's own thread pool, one thread per worker slot, with a copy of the
-worker's context.
+worker's context. Tasks marked ``remote`` go to the executor's backend.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TaskTimeoutError
+from ._backend import Call, LocalBackend
 from ._refs import resolve
 from ._report import TaskRecord
 from ._task import Task
@@ -58,7 +59,12 @@ class RunCalls:
         policy = task.retry or self._executor.retry
         if policy is None or policy.attempts == 1:
             node.attempts += 1
-            if node.is_async and task.timeout is None and self._executor.default_timeout is None:
+            if (
+                node.is_async
+                and not task.remote
+                and task.timeout is None
+                and self._executor.default_timeout is None
+            ):
                 return await task.fn(*args, **kwargs)  # the common case, without two calls
             return await self._call(node, args, kwargs)
         async for attempt in policy.retrying(
@@ -98,18 +104,43 @@ class RunCalls:
 
     async def _invoke(self, node: TaskRecord, args: tuple[Any, ...], kwargs: Any) -> Any:
         fn = node.task.fn
+        if node.task.remote:
+            return await self._send(node, args, kwargs)
         if node.is_async:
             return await fn(*args, **kwargs)
+        # A copy of the worker's context goes with the call, so context
+        # variables (LangChain callbacks and the checkpoint token among them)
+        # follow it into the thread.
+        return await self._run_in_thread(
+            functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        )
+
+    async def _send(self, node: TaskRecord, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """Hand a remote task's call to the executor's backend."""
+        task = node.task
+        backend = self._executor.backend
+        if not isinstance(backend, LocalBackend):
+            node.worker = backend.name  # the local backend keeps event-loop or thread
+        call = Call(
+            task_id=task.id,
+            name=task.name,
+            fn=task.fn,
+            args=args,
+            kwargs=kwargs,
+            is_async=node.is_async,
+            priority=node.priority,
+            rank=node.rank,
+            run_in_thread=self._run_in_thread,
+        )
+        return await backend.execute(call)
+
+    async def _run_in_thread(self, call: Callable[[], Any]) -> Any:
         if self._threads is None:
             # One thread per worker slot, so max_workers sync calls really run
             # at once (the loop's default pool has only min(32, CPUs + 4)).
             self._threads = ThreadPoolExecutor(
                 max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
             )
-        # A copy of the worker's context goes with the call, so context
-        # variables (LangChain callbacks and the checkpoint token among them)
-        # follow it into the thread.
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         threads = self._threads
         try:
             return await asyncio.get_running_loop().run_in_executor(threads, call)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._errors import UsageError
 from ._refs import find_refs
 from ._retry import RetryPolicy
 
@@ -81,6 +82,10 @@ class Task:
         retry: Retry policy for transient errors, or ``None`` for the executor's.
         resources: Keys besides the name whose concurrency caps apply, such as
             ``"mcp:search-server"``.
+        remote: Run the call on the executor's backend (a Dask cluster, for
+            instance) instead of in the run. The dispatcher, argument
+            resolution and settling stay in the run. A remote task cannot be
+            preemptible, because a backend may not interrupt a running call.
 
     Example:
         >>> from dragonscale_lc.runtime import Ref, Task
@@ -102,9 +107,16 @@ class Task:
     cacheable: bool = False
     retry: RetryPolicy | None = None
     resources: tuple[str, ...] = ()
+    remote: bool = False
     has_refs: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
+        if self.remote and self.preemptible:
+            raise UsageError(
+                f"task {self.id!r} is both remote and preemptible; a backend may not be able "
+                "to interrupt a running call, so pre-empting it would run it twice. "
+                "Drop one of the two flags"
+            )
         if self.args or self.kwargs:
             referenced = {ref.task_id for ref in find_refs((self.args, self.kwargs))}
             if referenced:
