@@ -54,6 +54,8 @@ class DagExecutor:
         backend: Where the calls of tasks marked ``remote=True`` run, such as
             ``dragonscale_lc.backends.DaskBackend``. Default: a
             :class:`LocalBackend`, which runs them like every other task.
+        remote_all: Send every task that is not preemptible to ``backend``,
+            as if each were marked ``remote=True``.
         clock: Monotonic clock in seconds, injectable for tests.
         sleep: Coroutine used for waits between retries, injectable for tests.
 
@@ -80,6 +82,7 @@ class DagExecutor:
         events: EventBus | None = None,
         analysis_cache: AnalysisCache | None = None,
         backend: ExecutionBackend | None = None,
+        remote_all: bool = False,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -104,8 +107,13 @@ class DagExecutor:
         self.events = events if events is not None else EventBus()
         self.analysis_cache = analysis_cache if analysis_cache is not None else AnalysisCache()
         self.backend: ExecutionBackend = backend if backend is not None else LocalBackend()
+        self.remote_all = remote_all
         self.clock = clock
         self.sleep = sleep
+
+    def is_remote(self, task: Task) -> bool:
+        """Return whether ``task``'s call goes to the backend."""
+        return task.remote or (self.remote_all and not task.preemptible)
 
     @property
     def limit(self) -> int:

@@ -477,6 +477,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
                 and self._pool is None
                 and executor.retry is None
                 and executor.default_timeout is None
+                and not executor.remote_all
                 and not self._subscriptions
             ):
                 task = node.task

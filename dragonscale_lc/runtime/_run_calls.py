@@ -61,7 +61,7 @@ class RunCalls:
             node.attempts += 1
             if (
                 node.is_async
-                and not task.remote
+                and not self._executor.is_remote(task)
                 and task.timeout is None
                 and self._executor.default_timeout is None
             ):
@@ -104,7 +104,7 @@ class RunCalls:
 
     async def _invoke(self, node: TaskRecord, args: tuple[Any, ...], kwargs: Any) -> Any:
         fn = node.task.fn
-        if node.task.remote:
+        if self._executor.is_remote(node.task):
             return await self._send(node, args, kwargs)
         if node.is_async:
             return await fn(*args, **kwargs)

@@ -154,3 +154,18 @@ async def test_backend_call_cancelled_on_timeout() -> None:
     assert report["slow"].status is TaskStatus.FAILED
     assert "timed out after 0.01 s" in str(report["slow"].error)
     assert cancelled.is_set()
+
+
+async def test_remote_all_sends_every_task_but_preemptible() -> None:
+    backend = RecordingBackend()
+    tasks = [
+        Task(id="a", fn=double, args=(1,)),
+        Task(id="b", fn=add_keyword, args=(Ref("a"),), kwargs={"y": 3}),
+        Task(id="c", fn=double, args=(5,), preemptible=True),
+    ]
+
+    report = await DagExecutor(backend=backend, remote_all=True).run(tasks)
+
+    assert [call.task_id for call in backend.calls] == ["a", "b"]
+    assert [report[task_id].output for task_id in "abc"] == [2, 5, 10]
+    assert report["c"].worker == "event-loop"
