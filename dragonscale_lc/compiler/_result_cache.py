@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from langchain_core.tools import BaseTool
 
@@ -25,6 +26,8 @@ from .._tool_metadata import CACHEABLE_KEY
 from ..runtime import MISSING, Cache, ErrorObservation
 
 __all__ = ["CACHEABLE_KEY", "ResultCache", "is_cacheable"]
+
+T = TypeVar("T")
 
 
 def is_cacheable(tool: BaseTool) -> bool:
@@ -77,6 +80,28 @@ class ResultCache:
             self._calls[key] = future
             return key, future
 
+    @contextlib.contextmanager
+    def settling(self, key: str | None) -> Iterator[Callable[[T], T]]:
+        """Settle the call ``key`` with what the block passes to the function it gets.
+
+        The block calls that function with the call's output, and gets it
+        back. If the block raises, the call settles with the error. A ``None``
+        key (a call that is not cached) settles nothing.
+        """
+        if key is None:
+            yield _same
+            return
+
+        def keep(output: T) -> T:
+            self.settle(key, output)
+            return output
+
+        try:
+            yield keep
+        except BaseException as error:
+            self.settle(key, error=error)
+            raise
+
     def settle(self, key: str, output: Any = None, error: BaseException | None = None) -> None:
         """Record the output (or the error) of a call that :meth:`claim` handed out.
 
@@ -96,6 +121,10 @@ class ResultCache:
             future.set_exception(error)
         else:
             future.set_result(output)
+
+
+def _same(output: T) -> T:
+    return output
 
 
 def _key(tool: str, tool_input: Mapping[str, Any]) -> str | None:

@@ -118,15 +118,8 @@ class ToolBox:
             if key is None and earlier is not None:
                 # Shielded: a cancelled waiter must not cancel the call it waits for.
                 return await asyncio.shield(asyncio.wrap_future(earlier))
-            try:
-                output = await tool.ainvoke(tool_input, config=tool_config)
-            except BaseException as error:
-                if key is not None:
-                    cache.settle(key, error=error)
-                raise
-            if key is not None:
-                cache.settle(key, output)
-            return output
+            with cache.settling(key) as keep:
+                return keep(await tool.ainvoke(tool_input, config=tool_config))
 
         loop = asyncio.get_running_loop() if before_call is not None else None
 
@@ -139,15 +132,8 @@ class ToolBox:
             key, earlier = cache.claim(tool.name, tool_input)
             if key is None and earlier is not None:
                 return earlier.result()
-            try:
-                output = tool.invoke(tool_input, config=tool_config)
-            except BaseException as error:
-                if key is not None:
-                    cache.settle(key, error=error)
-                raise
-            if key is not None:
-                cache.settle(key, output)
-            return output
+            with cache.settling(key) as keep:
+                return keep(tool.invoke(tool_input, config=tool_config))
 
         # A sync-only tool's ainvoke would run in the event loop's small default
         # thread pool. Calling invoke puts it in the executor's own worker
