@@ -41,7 +41,7 @@ T = TypeVar("T")
 _DONE = object()
 
 DEFAULT_TASK_TIMEOUT = 300.0
-"""Seconds a tool call may take unless ``task_timeout`` says otherwise."""
+"""Default seconds before a tool call times out; ``task_timeout`` overrides it."""
 
 # Settings a config may also set under "configurable", for one call.
 _CONFIGURABLE = ("max_replans", "max_concurrency", "task_timeout", "failure_policy", "direct_join")

@@ -158,7 +158,7 @@ class Session:
         return plan
 
     def _store_plan(self, current: Round) -> None:
-        """Cache a first plan that the joiner answered from, for the next time."""
+        """Cache the first plan when the joiner finished with it, for the next such question."""
         if self.plan_cache is None or self.planner is None or current.plan_cache != "miss":
             return
         if current.errors or not current.plan_text:
@@ -403,7 +403,7 @@ def _check_dependencies_added(run: Run, task: PlanTask) -> None:
 
 
 def _model_name(model: Any, message: BaseMessage | None) -> str | None:
-    """Return the model that answered: the reply's own name, else the configured one."""
+    """Return the name of the model that wrote the reply, else the configured name."""
     metadata = getattr(message, "response_metadata", None) or {}
     name = metadata.get("model_name") or getattr(model, "model_name", None)
     return name if isinstance(name, str) else None
