@@ -76,7 +76,7 @@ class DaskBackend:
         >>> from dragonscale_lc.runtime import DagExecutor, Task
         >>> async def main():
         ...     async with LocalCluster(
-        ...         processes=False, n_workers=1, dashboard_address=None, asynchronous=True
+        ...         processes=False, n_workers=1, dashboard_address="127.0.0.1:0", asynchronous=True
         ...     ) as cluster, Client(cluster, asynchronous=True) as client:
         ...         executor = DagExecutor(backend=DaskBackend(client))
         ...         report = await executor.run([Task(id=1, fn=sum, args=([1, 2],), remote=True)])

@@ -53,7 +53,9 @@ async def measure_workflow_on_dask(
             threads_per_worker=spec.threads_per_process,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # The status page on any free loopback port: with None, distributed
+            # still serves it on port 8787, so two clusters would collide.
+            dashboard_address="127.0.0.1:0",
             asynchronous=True,
         ) as cluster,
         Client(cluster, asynchronous=True) as client,

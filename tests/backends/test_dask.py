@@ -51,7 +51,7 @@ async def client() -> AsyncIterator[Client]:
             n_workers=1,
             threads_per_worker=1,
             processes=False,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             asynchronous=True,
         )
     async with (

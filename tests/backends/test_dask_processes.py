@@ -78,7 +78,7 @@ async def client() -> AsyncIterator[Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             asynchronous=True,
         ) as cluster,
         Client(cluster, asynchronous=True) as client,
