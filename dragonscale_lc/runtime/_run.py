@@ -14,7 +14,6 @@ import heapq
 import logging
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from ._run_changes import RunChanges
 from ._run_preemption import RunPreemption
 from ._strategy import Entry, entry_maker
 from ._task import FailurePolicy, Task, TaskStatus
+from ._threads import DaemonThreadPool
 
 if TYPE_CHECKING:
     from ._executor import DagExecutor
@@ -156,7 +156,7 @@ class Run(RunCalls, RunChanges, RunPreemption):
         self._cancelled = False
         self._cancel_reason: str | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._threads: ThreadPoolExecutor | None = None
+        self._threads: DaemonThreadPool | None = None
 
     async def __aenter__(self) -> Run:
         self.report.started_at = self._clock()

@@ -13,7 +13,6 @@ import contextvars
 import functools
 import logging
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TaskTimeoutError
@@ -21,6 +20,7 @@ from ._backend import Call, LocalBackend
 from ._refs import resolve
 from ._report import TaskRecord
 from ._task import Task
+from ._threads import DaemonThreadPool
 
 if TYPE_CHECKING:
     from ._events import EventBus
@@ -37,7 +37,7 @@ class RunCalls:
     # Set by Run.__init__.
     _executor: DagExecutor
     _events: EventBus
-    _threads: ThreadPoolExecutor | None
+    _threads: DaemonThreadPool | None
 
     if TYPE_CHECKING:
         # Defined by Run.
@@ -138,7 +138,7 @@ class RunCalls:
         if self._threads is None:
             # One thread per worker slot, so max_workers sync calls really run
             # at once (the loop's default pool has only min(32, CPUs + 4)).
-            self._threads = ThreadPoolExecutor(
+            self._threads = DaemonThreadPool(
                 max_workers=self._executor.max_workers, thread_name_prefix="dragonscale-worker"
             )
         threads = self._threads
