@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from os import PathLike
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
@@ -24,7 +23,6 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_vali
 from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
 from ..runtime import Cache, DagExecutor, FailurePolicy, WorkerPool
-from ..tools._config import ToolsConfig, load_tools_config
 from ._joiner import Joiner
 from ._plan_cache import PlanCache
 from ._planner import Planner
@@ -33,6 +31,9 @@ from ._progress import Emit, Progress, event_payload
 from ._result import CompilerResult
 from ._session import Session
 from ._toolbox import ToolBox
+
+if TYPE_CHECKING:
+    from ..tools._config import ToolsConfig
 
 __all__ = ["DEFAULT_TASK_TIMEOUT", "CompilerInput", "LLMCompiler"]
 
@@ -304,13 +305,11 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
 
 
 def _load_tools_config(source: object) -> ToolsConfig | None:
-    if source is None or isinstance(source, ToolsConfig):
-        return source
-    if isinstance(source, str | PathLike):
-        return load_tools_config(source)
-    raise ConfigurationError(
-        f"tools_config must be a path to a TOML file or a ToolsConfig, got {type(source).__name__}"
-    )
+    # Imported here: the tools package loads the built-in tools and numexpr,
+    # which a compiler without a configuration file does not need.
+    from ..tools._config import as_tools_config  # noqa: PLC0415
+
+    return as_tools_config(source)
 
 
 def question_of(input: CompilerInput) -> str:

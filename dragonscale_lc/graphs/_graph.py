@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -19,9 +19,11 @@ from langgraph.graph.state import CompiledStateGraph
 from .._sync import run_sync
 from ..compiler import DEFAULT_TASK_TIMEOUT
 from ..runtime import FailurePolicy
-from ..tools._config import ToolsConfig
 from ._state import LLMCompilerState, is_unfinished
 from ._steps import CompilerSteps, Writer
+
+if TYPE_CHECKING:
+    from ..tools._config import ToolsConfig
 
 __all__ = ["StepNode", "create_llm_compiler_graph", "recursion_limit", "stream_writer"]
 

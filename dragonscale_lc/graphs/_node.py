@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -14,9 +14,11 @@ from langgraph.errors import GraphInterrupt
 
 from ..compiler import DEFAULT_TASK_TIMEOUT
 from ..runtime import FailurePolicy
-from ..tools._config import ToolsConfig
 from ._graph import StepNode, stream_writer
 from ._steps import CompilerSteps
+
+if TYPE_CHECKING:
+    from ..tools._config import ToolsConfig
 
 __all__ = ["LLMCompilerNode"]
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -37,7 +37,6 @@ from ..compiler._progress import Progress, event_payload
 from ..compiler._result import to_jsonable
 from ..compiler._session import Session
 from ..runtime import DagExecutor, FailurePolicy, Run, TaskRecord
-from ..tools._config import ToolsConfig, load_tools_config
 from ._state import (
     CompilerProgress,
     ErrorState,
@@ -51,6 +50,9 @@ from ._state import (
     saved_tasks,
 )
 from ._toolbox import StepToolBox
+
+if TYPE_CHECKING:
+    from ..tools._config import ToolsConfig
 
 __all__ = ["CompilerSteps", "StepResult", "Writer"]
 
@@ -197,9 +199,12 @@ class CompilerSteps:
 
 def _config_tools(source: str | PathLike[str] | ToolsConfig | None) -> list[BaseTool]:
     """Return the tools of a configuration file; MCP servers must be opened by the caller."""
-    if source is None:
+    # Imported here: the tools package loads the built-in tools and numexpr.
+    from ..tools._config import as_tools_config  # noqa: PLC0415
+
+    config = as_tools_config(source)
+    if config is None:
         return []
-    config = source if isinstance(source, ToolsConfig) else load_tools_config(source)
     if config.mcp:
         raise ConfigurationError(
             f"{config.path} declares MCP servers ({', '.join(config.mcp)}), whose sessions "

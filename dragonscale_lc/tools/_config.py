@@ -57,7 +57,13 @@ from .._errors import ConfigurationError
 if TYPE_CHECKING:
     from .mcp import McpServerConfig
 
-__all__ = ["PythonToolEntry", "ToolsConfig", "WasmToolEntry", "load_tools_config"]
+__all__ = [
+    "PythonToolEntry",
+    "ToolsConfig",
+    "WasmToolEntry",
+    "as_tools_config",
+    "load_tools_config",
+]
 
 
 class _Entry(BaseModel):
@@ -187,6 +193,21 @@ class ToolsConfig:
 
     def _where(self, table: str, name: str) -> str:
         return f"{self.path}: [{table}.{name}]"
+
+
+def as_tools_config(source: object) -> ToolsConfig | None:
+    """Return ``source`` as a loaded configuration: load a path, pass a ``ToolsConfig`` through.
+
+    Raises:
+        ConfigurationError: ``source`` is neither, or the file is invalid.
+    """
+    if source is None or isinstance(source, ToolsConfig):
+        return source
+    if isinstance(source, str | PathLike):
+        return load_tools_config(source)
+    raise ConfigurationError(
+        f"tools_config must be a path to a TOML file or a ToolsConfig, got {type(source).__name__}"
+    )
 
 
 def load_tools_config(path: str | PathLike[str]) -> ToolsConfig:
