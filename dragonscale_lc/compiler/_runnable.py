@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
@@ -18,7 +18,14 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from .._errors import ConfigurationError, UsageError
 from .._sync import iterate_sync, run_sync, single
@@ -217,17 +224,18 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
         overrides = {key: configurable[key] for key in _CONFIGURABLE if key in configurable}
         if not overrides:
             return self
-        settings = self.model_copy()
+        validated = {}
         for key, value in overrides.items():
             try:
-                self.__pydantic_validator__.validate_assignment(settings, key, value)
+                validated[key] = _SETTING_CHECKS[key].validate_python(value)
             except ValidationError as error:
                 problem = error.errors()[0]["msg"]
                 raise UsageError(
                     f"invalid configurable[{key!r}] = {value!r}: {problem}. "
                     f"Pass a value that LLMCompiler({key}=...) accepts, or leave it out"
                 ) from None
-        return settings
+        # Checked field by field above, so the copy need not build the toolbox again.
+        return self.model_copy(update=validated)
 
     def run(
         self, question: str, *, plan: str | None = None, config: RunnableConfig | None = None
@@ -302,6 +310,18 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
             if not work.done():
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
+
+
+# One check per setting, with the field's type and constraints (max_replans >= 0 and so on).
+_SETTING_CHECKS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(
+        Annotated[(field.annotation, *field.metadata)]  # type: ignore[arg-type]
+        if field.metadata
+        else field.annotation
+    )
+    for name, field in LLMCompiler.model_fields.items()
+    if name in _CONFIGURABLE
+}
 
 
 def _load_tools_config(source: object) -> ToolsConfig | None:
