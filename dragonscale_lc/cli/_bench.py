@@ -51,7 +51,7 @@ DEFAULT_TARGET_CRITICAL_PATH = 1.5
 
 
 class Backend(enum.StrEnum):
-    """Where the workflow benchmark runs its tasks."""
+    """Backend on which the workflow benchmark runs its tasks."""
 
     LOCAL = "local"
     DASK = "dask"
@@ -296,7 +296,7 @@ def scheduler_idle(
     ] = 5.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Measure the process's CPU use while a TimedScheduler holds many waiting jobs."""
+    """Measure the process's CPU use while a TimedScheduler has many waiting jobs."""
     result = asyncio.run(measure_scheduler_idle(jobs, seconds))
     summary = result.to_dict()
     if as_json:

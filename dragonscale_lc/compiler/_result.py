@@ -55,7 +55,7 @@ class CompilerResult:
     """The answer to one question with everything that led to it.
 
     ``usage`` adds up the tokens of every planner and joiner call across
-    rounds; ``cost`` estimates their price in US dollars, or is ``None`` when
+    rounds. ``cost`` estimates their price in US dollars, or is ``None`` when
     a model has no known price.
     """
 

@@ -93,11 +93,11 @@ class LLMCompiler(RunnableSerializable[CompilerInput, AIMessage]):
     tools: Sequence[BaseTool | Callable[..., Any]] = ()
     """Tools the plans may call: LangChain tools or plain functions."""
     # Typed Any so that pydantic does not build a schema of ToolsConfig, whose
-    # MCP settings would import the MCP client; _check checks the type.
+    # MCP settings would import the MCP client. _check checks the type.
     tools_config: Any = None
     """A TOML tool configuration file (a path, or a loaded ``ToolsConfig``) declaring more tools.
 
-    Its Python and WASM tools load when the compiler is built; its MCP servers
+    Its Python and WASM tools load when the compiler is built. Its MCP servers
     start at the beginning of each run, with one session each for the run."""
     model: BaseChatModel | None = None
     """Chat model that writes plans, and joins unless ``joiner_model`` is set."""

@@ -16,7 +16,7 @@ from ..runtime import Task, TaskGraph
 __all__ = ["DagNode", "RunnableLike", "build_nodes", "check_outputs"]
 
 RunnableLike = Runnable[Any, Any] | Callable[..., Any] | Mapping[str, Any]
-"""What a node may wrap: anything ``coerce_to_runnable`` accepts."""
+"""Values a node may wrap: anything ``coerce_to_runnable`` accepts."""
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -28,7 +28,7 @@ A file has up to three tables, each with one sub-table per tool or server::
 MCP entries take the fields of
 :class:`~dragonscale_lc.tools.mcp.McpServerConfig` except ``name``, which is
 the table's key. A server command runs in the configuration file's directory
-unless ``cwd`` says otherwise, so relative paths in ``args`` work.
+unless ``cwd`` names another, so relative paths in ``args`` work.
 
 Every entry is checked when the file is loaded; an invalid one raises
 :class:`~dragonscale_lc.ConfigurationError` naming the file, the entry and

@@ -69,7 +69,7 @@ def test_invalid_max_workers_rejected() -> None:
         DaemonThreadPool(max_workers=0)
 
 
-def test_timed_out_sync_task_does_not_keep_process_alive() -> None:
+def test_stuck_sync_task_lets_process_exit() -> None:
     script = textwrap.dedent(
         """
         import asyncio, threading

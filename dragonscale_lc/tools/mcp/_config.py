@@ -40,8 +40,8 @@ class McpServerConfig:
         cwd: Working directory of the server process; this process's when ``None``.
         url: Streamable HTTP endpoint, such as ``"http://127.0.0.1:8000/mcp"``.
         max_concurrency: Maximum number of calls to this server running at once, or
-            ``None`` for no limit. The compiler's worker pool holds further
-            tasks back, and the server object makes any other caller wait.
+            ``None`` for no limit. The compiler's worker pool keeps further
+            tasks waiting, and the server object makes any other caller wait.
         timeout: Seconds a call may take, or ``None`` for no limit. The time
             counts from when the call gets a slot under ``max_concurrency``
             and includes a reconnect before the call.

@@ -48,7 +48,7 @@ class McpTool(BuiltinTool):
     arguments, a failure raises an :class:`McpError`. Called with a
     ``ToolCall``, it becomes a ``ToolMessage`` with status ``"error"``.
 
-    ``metadata`` holds the pool key (``"dragonscale_resources"``), the cap
+    ``metadata`` contains the pool key (``"dragonscale_resources"``), the cap
     from ``max_concurrency`` (``"dragonscale_resource_limits"``), the server
     name and the MCP tool name, besides the tool's MCP annotations.
     """
